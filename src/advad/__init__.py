@@ -1,3 +1,11 @@
 """advad — adversarial anomaly detection: ALAD, RCGAN, MAESI, AMA, ARN and their baselines."""
 
 __version__ = "0.1.0"
+
+from advad.base import BaseDetector, InputError  # noqa: E402
+from advad.models import list_models, load, make_detector  # noqa: E402
+from advad.models.classical import IForest, OCSVM  # noqa: E402
+from advad.serialization import ModelFileError  # noqa: E402
+
+__all__ = ["BaseDetector", "IForest", "InputError", "ModelFileError", "OCSVM", "list_models", "load",
+           "make_detector", "__version__"]
