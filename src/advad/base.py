@@ -97,7 +97,7 @@ class TabularEncoder:
             series = frame[name]
             if name in self.categories:
                 known = self.categories[name]
-                codes = pd.Categorical(series.astype(str), categories=known).codes
+                codes = pd.Index(known).get_indexer(series.astype(str))
                 if (codes < 0).any():
                     unseen = sorted(set(series.astype(str)[codes < 0]))[:5]
                     raise InputError(f"column {name!r} has categories not seen at fit: {unseen}. "
@@ -123,6 +123,9 @@ class BaseDetector(BaseEstimator):
     model_name: ClassVar[str] = ""      # set by `advad.models.registry.register`
     supports_y: ClassVar[bool] = False  # whether `fit` uses labels of known anomalies
     accepts_images: ClassVar[bool] = True
+    # Protocol conventions of the model's paper: {protocol: {dataset: {keyword: value}}}, e.g. RCGAN's
+    # 80/20 split on KDD99. Applied by the benchmarks; the user's --protocol-param still wins.
+    protocol_defaults: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
 
     def __init__(self, contamination: float = 0.1):
         self.contamination = contamination
