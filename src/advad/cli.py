@@ -1,0 +1,230 @@
+"""The `advad` command (SPEC §4). Results go to stdout (or --out); progress and logs to stderr."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+EXIT_USAGE = 2
+
+
+def _parse_value(text: str) -> Any:
+    """`--param` values: JSON where it parses (numbers, true/false/null, lists), else the string."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _parse_params(items: list[str] | None, flag: str = "--param") -> dict[str, Any]:
+    params = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"advad: {flag} expects key=value, got {item!r}")
+        params[key.strip()] = _parse_value(value)
+    return params
+
+
+def _csv_list(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+# ---------------------------------------------------------------------------------------- data
+def cmd_data(args: argparse.Namespace) -> int:
+    from advad import data
+
+    if args.data_command == "list":
+        rows = [data.dataset_status(name) for name in data.list_datasets()]
+        header = ["dataset", "files", "shape", "anomalies", "source"]
+        table = [[r["name"], "present" if r["present"] else "missing", r.get("shape", "?"),
+                  r.get("anomalies", "?"), r.get("source", "")] for r in rows]
+        _print_table(header, table)
+        print(f"\ndata folder: {data.data_home()} (set ADVAD_DATA to change it)")
+    elif args.data_command == "info":
+        status = data.dataset_status(args.name)
+        for key, value in status.items():
+            print(f"{key}: {value}")
+    elif args.data_command == "fetch":
+        for path in data.fetch(args.name, folder=args.folder):
+            print(path)
+    return 0
+
+
+def _print_table(header: list[str], rows: list[list[Any]]) -> None:
+    cells = [[str(c) for c in row] for row in [header, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for n, row in enumerate(cells):
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+# ---------------------------------------------------------------------------------------- fit / score
+def _read_table(path: str, label_column: str | None):
+    import pandas as pd
+
+    frame = pd.read_csv(path)
+    if label_column:
+        if label_column not in frame.columns:
+            raise SystemExit(f"advad: {path} has no column {label_column!r} (columns: {list(frame.columns)})")
+        return frame.drop(columns=[label_column]), frame[label_column].to_numpy()
+    return frame, None
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    from advad import make_detector
+    from advad.data import list_datasets, load_dataset
+
+    if args.data in list_datasets():
+        dataset = load_dataset(args.data)
+        X, y = dataset.X, dataset.y
+        if args.normal_only:
+            X, y = X[y == 0], None
+        else:
+            y = None  # labels are never given to an unsupervised fit by accident
+    elif Path(args.data).is_file():
+        X, y = _read_table(args.data, args.label_column)
+        if args.normal_only:
+            if y is None:
+                raise SystemExit("advad: --normal-only needs --label-column on a CSV file")
+            X, y = X[y == 0], None
+    else:
+        raise SystemExit(f"advad: --data {args.data!r} is neither a dataset name (advad data list) nor a file")
+    params = _parse_params(args.param)
+    detector = make_detector(args.model, **params)
+    if args.progress and "verbose" in detector.get_params():
+        detector.set_params(verbose=True)
+    detector.fit(X, y if y is not None and detector.supports_y else None)
+    detector.save(args.out)
+    print(f"advad: fitted {args.model} on {len(X)} rows; threshold {detector.threshold_:.6g}; saved {args.out}",
+          file=sys.stderr)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from advad import load
+    from advad.serialization import atomic_write_bytes
+
+    detector = load(args.model_file)
+    output = io.StringIO()
+    rows = 0
+    for n, chunk in enumerate(pd.read_csv(args.data, chunksize=args.chunk_size)):
+        if args.label_column and args.label_column in chunk.columns:
+            chunk = chunk.drop(columns=[args.label_column])
+        X = chunk if getattr(detector, "encoder_", None) is not None else chunk.to_numpy()
+        scores = detector.decision_function(X)
+        pd.DataFrame({"score": scores, "anomaly": (scores > detector.threshold_).astype(int)}).to_csv(
+            output, header=n == 0, index=False)
+        rows += len(chunk)
+    if args.out == "-":
+        sys.stdout.write(output.getvalue())
+    else:
+        atomic_write_bytes(args.out, output.getvalue().encode())
+        print(f"advad: scored {rows} rows; wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- bench
+def cmd_bench(args: argparse.Namespace) -> int:
+    from advad.bench import format_table, run_bench
+
+    result = run_bench(models=_csv_list(args.models), datasets=_csv_list(args.datasets), protocol=args.protocol,
+                       seeds=args.seeds, budget=args.budget, params=_parse_params(args.param),
+                       protocol_params=_parse_params(args.protocol_param, "--protocol-param"),
+                       out=args.out, progress=not args.no_progress)
+    if args.json:
+        json.dump(result, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    else:
+        print(format_table(result))
+    return 1 if any("error" in run for run in result["runs"]) else 0
+
+
+# ---------------------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="advad", description="Adversarial anomaly detection: models, data, benchmarks.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    data = sub.add_parser("data", help="list, describe and fetch benchmark data sets")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    data_sub.add_parser("list", help="every data set, whether its files are present, its shape")
+    info = data_sub.add_parser("info", help="everything known about one data set")
+    info.add_argument("name")
+    fetch = data_sub.add_parser("fetch", help="download a data set's files and verify their sha256")
+    fetch.add_argument("name")
+    fetch.add_argument("--folder", help="where to put the files (default: $ADVAD_DATA or ~/.cache/advad)")
+    data.set_defaults(func=cmd_data)
+
+    fit = sub.add_parser("fit", help="fit a detector and save it to a model file")
+    fit.add_argument("--model", required=True, help="model name (advad.list_models()) or pyod:<Class>")
+    fit.add_argument("--data", required=True, help="data set name or CSV file")
+    fit.add_argument("--label-column", help="CSV column holding labels (dropped from the features)")
+    fit.add_argument("--normal-only", action="store_true", help="fit on the rows labelled normal only")
+    fit.add_argument("--param", action="append", metavar="KEY=VALUE", help="model parameter (repeatable)")
+    fit.add_argument("--out", required=True, help="model file to write (.advad)")
+    fit.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    fit.set_defaults(func=cmd_fit)
+
+    score = sub.add_parser("score", help="score a CSV file with a saved model")
+    score.add_argument("--model-file", required=True)
+    score.add_argument("--data", required=True, help="CSV file with the features used at fit")
+    score.add_argument("--label-column", help="a column to drop before scoring")
+    score.add_argument("--chunk-size", type=int, default=100_000, help="rows read and scored at a time")
+    score.add_argument("--out", default="-", help="CSV of score,anomaly per row (default: stdout)")
+    score.set_defaults(func=cmd_score)
+
+    bench = sub.add_parser("bench", help="benchmark models on data sets under a protocol (no arguments: "
+                                         "the embedded suite)")
+    bench.add_argument("--models", help="comma-separated model names (default: every registered model)")
+    bench.add_argument("--datasets", help="comma-separated data sets (default: the embedded ones)")
+    bench.add_argument("--protocol", default="topk",
+                       help="topk | one-class | leave-one-out | ood | auc | contamination | weak-supervision")
+    bench.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
+    bench.add_argument("--budget", default="quick", choices=["smoke", "quick", "paper"])
+    bench.add_argument("--param", action="append", metavar="KEY=VALUE", help="model parameter for every run")
+    bench.add_argument("--protocol-param", action="append", metavar="KEY=VALUE",
+                       help="protocol convention, e.g. train_ratio=0.8, threshold_source=train, normal_class=3")
+    bench.add_argument("--out", help="folder for results.json (re-running skips the runs already in it)")
+    bench.add_argument("--json", action="store_true", help="print the JSON document (SPEC §4) on stdout")
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    bench.set_defaults(func=cmd_bench)
+    return parser
+
+
+def _version() -> str:
+    from advad import __version__
+
+    return f"advad {__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from advad.base import InputError
+    from advad.data import DatasetNotFoundError
+    from advad.serialization import ModelFileError
+
+    try:
+        return args.func(args)
+    except (InputError, ModelFileError, DatasetNotFoundError, ValueError, ImportError, FileNotFoundError) as err:
+        print(f"advad: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("advad: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

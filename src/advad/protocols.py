@@ -1,0 +1,285 @@
+"""Evaluation protocols (SPEC §5): named functions of (detector factory, dataset, seed) → run record.
+
+Every convention that moves the numbers (split ratio, whether anomalies stay in train, test-set
+resampling, where the top-k threshold comes from, scaling) is an explicit keyword, resolved from the
+protocol's defaults, the dataset's paper, the model's paper and the user, and recorded in the run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+from advad.base import BaseDetector
+from advad.data import Dataset, load_dataset
+
+DetectorFactory = Callable[[], BaseDetector]
+
+# Per-dataset conventions of the papers that defined the tabular top-k protocol (DAGMM / ALAD):
+# 50/50 split; KDD99's test set resampled to 20 % anomalies as the ALAD reference code does.
+TOPK_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "kdd99": {"test_anomaly_ratio": 0.2},
+}
+
+
+@dataclass
+class Split:
+    """Rows of one run: train (what `fit` sees), test (what is scored) and their labels."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    fit_labels: np.ndarray | None = None  # labels given to fit (weak supervision)
+
+
+# ---------------------------------------------------------------------------------------- metrics
+def ranking_metrics(y_true: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """AUROC and AUPRC (average precision) of the anomaly class."""
+    if len(np.unique(y_true)) < 2:
+        raise ValueError("the test set holds a single class: AUROC is undefined")
+    return {"auroc": float(roc_auc_score(y_true, scores)), "auprc": float(average_precision_score(y_true, scores))}
+
+
+def topk_metrics(y_true: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+    """Precision, recall and F1 of the anomaly class for `score >= threshold` (the ALAD code's rule)."""
+    y_pred = (scores >= threshold).astype(int)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, average="binary", pos_label=1, zero_division=0)
+    return {"precision": float(precision), "recall": float(recall), "f1": float(f1), **ranking_metrics(y_true, scores)}
+
+
+# ---------------------------------------------------------------------------------------- helpers
+def _scale(split: Split, scaler: str | None) -> Split:
+    if scaler in (None, "none"):
+        return split
+    if split.X_train.ndim != 2:
+        raise ValueError(f"scaler={scaler!r} applies to tabular data only")
+    scalers = {"minmax": MinMaxScaler, "standard": StandardScaler}
+    if scaler not in scalers:
+        raise ValueError(f"unknown scaler {scaler!r}; use none, minmax or standard")
+    fitted = scalers[scaler]().fit(split.X_train)
+    split.X_train = fitted.transform(split.X_train).astype(np.float32)
+    split.X_test = fitted.transform(split.X_test).astype(np.float32)
+    return split
+
+
+def _resample_anomaly_ratio(X: np.ndarray, y: np.ndarray, ratio: float, rng: np.random.Generator):
+    """Keep every normal row and at most ratio/(1-ratio) anomalies per normal (ALAD `_adapt_ratio`)."""
+    normal, anomalous = np.flatnonzero(y == 0), np.flatnonzero(y == 1)
+    keep = rng.permutation(anomalous)[: int(len(normal) * ratio / (1 - ratio))]
+    rows = rng.permutation(np.concatenate([normal, keep]))
+    return X[rows], y[rows]
+
+
+def _fit_and_score(factory: DetectorFactory, split: Split) -> tuple[BaseDetector, np.ndarray, dict]:
+    detector = factory()
+    start = time.perf_counter()
+    detector.fit(split.X_train, split.fit_labels)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    scores = detector.decision_function(split.X_test)
+    timing = {"fit_seconds": fit_seconds, "score_seconds": time.perf_counter() - start,
+              "n_train": int(len(split.X_train)), "n_test": int(len(split.X_test))}
+    return detector, scores, timing
+
+
+def _random_split(n: int, train_ratio: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    if not 0 < train_ratio < 1:
+        raise ValueError(f"train_ratio must be in (0, 1); got {train_ratio}")
+    order = rng.permutation(n)
+    cut = int(round(n * train_ratio))
+    return order[:cut], order[cut:]
+
+
+# ---------------------------------------------------------------------------------------- protocols
+def topk(factory: DetectorFactory, dataset: Dataset, seed: int, *, train_ratio: float = 0.5,
+         remove_train_anomalies: bool = True, test_anomaly_ratio: float | None = None,
+         anomaly_ratio: float | None = None, threshold_source: str = "test",
+         scaler: str | None = None) -> dict:
+    """DAGMM / ALAD / RCGAN / MAESI tabular protocol.
+
+    A seeded random split into train/test (`train_ratio`); anomalies dropped from train unless
+    `remove_train_anomalies=False` (the ALAD code keeps them on Arrhythmia); optionally the test set
+    resampled to `test_anomaly_ratio`; the top r % of test scores predicted anomalous, r =
+    `anomaly_ratio` (default: the dataset's nominal ratio). `threshold_source="test"` takes the
+    percentile of the test scores (the papers' practice); `"train"` that of the training scores.
+    A dataset with an official train/test split (NSL-KDD) uses it instead of a random split.
+    """
+    rng = np.random.default_rng(seed)
+    r = dataset.anomaly_ratio if anomaly_ratio is None else anomaly_ratio
+    if dataset.split is not None and (dataset.split == "train").any() and (dataset.split == "test").any():
+        train_rows, test_rows = np.flatnonzero(dataset.split == "train"), np.flatnonzero(dataset.split == "test")
+        split_kind = "official"
+    else:
+        train_rows, test_rows = _random_split(len(dataset.y), train_ratio, rng)
+        split_kind = "random"
+    if remove_train_anomalies:
+        train_rows = train_rows[dataset.y[train_rows] == 0]
+    X_test, y_test = dataset.X[test_rows], dataset.y[test_rows]
+    if test_anomaly_ratio is not None:
+        X_test, y_test = _resample_anomaly_ratio(X_test, y_test, test_anomaly_ratio, rng)
+    split = _scale(Split(dataset.X[train_rows], dataset.y[train_rows], X_test, y_test), scaler)
+    detector, scores, timing = _fit_and_score(factory, split)
+    if threshold_source == "test":
+        threshold = float(np.percentile(scores, 100 * (1 - r)))
+    elif threshold_source == "train":
+        threshold = float(np.percentile(detector.decision_scores_, 100 * (1 - r)))
+    else:
+        raise ValueError(f"threshold_source must be 'test' or 'train'; got {threshold_source!r}")
+    conventions = {"split": split_kind, "train_ratio": train_ratio, "remove_train_anomalies": remove_train_anomalies,
+                   "test_anomaly_ratio": test_anomaly_ratio, "anomaly_ratio": r,
+                   "threshold_source": threshold_source, "scaler": scaler}
+    return {"metrics": topk_metrics(y_test, scores, threshold), **timing, "conventions": conventions}
+
+
+def _class_split(dataset: Dataset, seed: int, test_ratio: float) -> tuple[np.ndarray, np.ndarray, str]:
+    """Official train/test rows, or (offline MNIST: test set only) a seeded split stratified by class."""
+    if dataset.classes is None:
+        raise ValueError(f"{dataset.name} has no classes; class protocols need a multi-class data set")
+    split = dataset.split
+    if split is not None and (split == "train").any() and (split == "test").any():
+        return np.flatnonzero(split == "train"), np.flatnonzero(split == "test"), "official"
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(len(dataset.classes))
+    train, test = train_test_split(rows, test_size=test_ratio, random_state=seed, stratify=dataset.classes)
+    return np.sort(train), np.sort(test), f"seeded {1 - test_ratio:.0%}/{test_ratio:.0%} split of the available rows"
+
+
+def _class_protocol(factory: DetectorFactory, dataset: Dataset, seed: int, normal: Callable[[np.ndarray], np.ndarray],
+                    test_ratio: float, conventions: dict) -> dict:
+    train_rows, test_rows, split_kind = _class_split(dataset, seed, test_ratio)
+    is_normal = normal(dataset.classes)
+    train_rows = train_rows[is_normal[train_rows]]
+    split = Split(dataset.X[train_rows], np.zeros(len(train_rows), dtype=np.int64),
+                  dataset.X[test_rows], (~is_normal[test_rows]).astype(np.int64))
+    _, scores, timing = _fit_and_score(factory, split)
+    return {"metrics": ranking_metrics(split.y_test, scores), **timing,
+            "conventions": {"split": split_kind, **conventions}}
+
+
+def one_class(factory: DetectorFactory, dataset: Dataset, seed: int, *, normal_class: Any,
+              test_ratio: float = 0.2) -> dict:
+    """One class normal, all others anomalous; train on the normal class of the train split; AUROC on
+    the test split (AMA Table 2, RCGAN Table 2). Without an official split (offline MNIST) the rows are
+    split per seed, stratified by class, and the run records it."""
+    return _class_protocol(factory, dataset, seed, lambda c: c == normal_class, test_ratio,
+                           {"normal_class": _plain(normal_class), "test_ratio": test_ratio})
+
+
+def leave_one_out(factory: DetectorFactory, dataset: Dataset, seed: int, *, anomaly_class: Any,
+                  test_ratio: float = 0.2) -> dict:
+    """One class anomalous, the other classes normal (MAESI Tables 1 and 3)."""
+    return _class_protocol(factory, dataset, seed, lambda c: c != anomaly_class, test_ratio,
+                           {"anomaly_class": _plain(anomaly_class), "test_ratio": test_ratio})
+
+
+def ood(factory: DetectorFactory, dataset: Dataset, seed: int, *, against: str, test_ratio: float = 0.2) -> dict:
+    """Train on `dataset`'s train split; test its test split (normal) against `against`'s test split
+    (anomalous): AMA Table 1, FashionMNIST vs MNIST."""
+    other = load_dataset(against)
+    if other.X.shape[1:] != dataset.X.shape[1:]:
+        raise ValueError(f"{against} samples have shape {other.X.shape[1:]}, {dataset.name} {dataset.X.shape[1:]}")
+    train_rows, test_rows, split_kind = _class_split(dataset, seed, test_ratio)
+    _, other_test, other_kind = _class_split(other, seed, test_ratio)
+    X_test = np.concatenate([dataset.X[test_rows], other.X[other_test]])
+    y_test = np.concatenate([np.zeros(len(test_rows), np.int64), np.ones(len(other_test), np.int64)])
+    split = Split(dataset.X[train_rows], np.zeros(len(train_rows), np.int64), X_test, y_test)
+    _, scores, timing = _fit_and_score(factory, split)
+    return {"metrics": ranking_metrics(y_test, scores), **timing,
+            "conventions": {"against": against, "split": split_kind, "against_split": other_kind}}
+
+
+def _arn_split(dataset: Dataset, rng: np.random.Generator, contamination: float = 0.0,
+               labelled: float = 0.0) -> tuple[Split, dict]:
+    """ARN §IV-A: normals 80/15/5 train/test/validation, anomalies 75/25 test/validation. Optional
+    anomalies moved into train: `contamination` p = A/N unlabelled, or `labelled` p = A/N labelled."""
+    normal = rng.permutation(np.flatnonzero(dataset.y == 0))
+    anomalous = rng.permutation(np.flatnonzero(dataset.y == 1))
+    n_train = int(round(0.80 * len(normal)))
+    n_test = int(round(0.15 * len(normal)))
+    train, test_normal = normal[:n_train], normal[n_train:n_train + n_test]
+    n_extra = int(round(max(contamination, labelled) * n_train))
+    if n_extra >= len(anomalous):
+        raise ValueError(f"{dataset.name} has {len(anomalous)} anomalies; cannot move {n_extra} into train")
+    extra, anomalous = anomalous[:n_extra], anomalous[n_extra:]
+    test_anomalous = anomalous[: int(round(0.75 * len(anomalous)))]
+    test = np.concatenate([test_normal, test_anomalous])
+    train_rows = np.concatenate([train, extra])
+    fit_labels = None
+    if labelled:
+        fit_labels = np.concatenate([np.zeros(len(train), np.int64), np.ones(len(extra), np.int64)])
+    split = Split(dataset.X[train_rows], dataset.y[train_rows], dataset.X[test], dataset.y[test], fit_labels)
+    return split, {"split": "arn 80/15/5 normal, 75/25 anomalous", "n_train_anomalies": int(n_extra)}
+
+
+def auc(factory: DetectorFactory, dataset: Dataset, seed: int, *, scaler: str | None = "minmax") -> dict:
+    """ARN's protocol: AUROC and AUPRC on the test part of the 80/15/5 + 75/25 split. Min-max scaling
+    fitted on the training rows, as the ARN code does (`scaler=None` to switch off)."""
+    split, conventions = _arn_split(dataset, np.random.default_rng(seed))
+    split = _scale(split, scaler)
+    _, scores, timing = _fit_and_score(factory, split)
+    return {"metrics": ranking_metrics(split.y_test, scores), **timing, "conventions": {**conventions, "scaler": scaler}}
+
+
+def contamination(factory: DetectorFactory, dataset: Dataset, seed: int, *, p: float = 0.05,
+                  scaler: str | None = "minmax") -> dict:
+    """ARN Table III: the `auc` split with anomalies added to train, unlabelled, at p = A/N."""
+    split, conventions = _arn_split(dataset, np.random.default_rng(seed), contamination=p)
+    split = _scale(split, scaler)
+    _, scores, timing = _fit_and_score(factory, split)
+    return {"metrics": ranking_metrics(split.y_test, scores), **timing,
+            "conventions": {**conventions, "p": p, "scaler": scaler}}
+
+
+def weak_supervision(factory: DetectorFactory, dataset: Dataset, seed: int, *, p: float = 0.01,
+                     scaler: str | None = "minmax") -> dict:
+    """ARN Table IV: the `auc` split with p = A/N labelled anomalies given to `fit(X, y)`."""
+    if not factory().supports_y:
+        raise ValueError(f"{type(factory()).__name__} does not use labelled anomalies; weak-supervision "
+                         "needs a model whose fit takes y (ama, arn)")
+    split, conventions = _arn_split(dataset, np.random.default_rng(seed), labelled=p)
+    split = _scale(split, scaler)
+    _, scores, timing = _fit_and_score(factory, split)
+    return {"metrics": ranking_metrics(split.y_test, scores), **timing,
+            "conventions": {**conventions, "p": p, "scaler": scaler}}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+PROTOCOLS: dict[str, Callable[..., dict]] = {
+    "topk": topk,
+    "one-class": one_class,
+    "leave-one-out": leave_one_out,
+    "ood": ood,
+    "auc": auc,
+    "contamination": contamination,
+    "weak-supervision": weak_supervision,
+}
+
+# Protocols that run once per class of the data set, and the keyword naming that class.
+PER_CLASS = {"one-class": "normal_class", "leave-one-out": "anomaly_class"}
+
+
+def resolve_conventions(protocol: str, dataset: str, model_cls: type[BaseDetector],
+                        user: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Keyword arguments of one protocol run: dataset paper's, then model paper's, then the user's."""
+    conventions = dict(TOPK_DATASET_DEFAULTS.get(dataset, {})) if protocol == "topk" else {}
+    conventions.update(model_cls.protocol_defaults.get(protocol, {}).get(dataset, {}))
+    conventions.update(user or {})
+    return conventions
+
+
+def get_protocol(name: str) -> Callable[..., dict]:
+    try:
+        return PROTOCOLS[name]
+    except KeyError:
+        raise ValueError(f"unknown protocol {name!r}; known: {', '.join(PROTOCOLS)}") from None
