@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,18 +43,31 @@ def cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "list":
         rows = [data.dataset_status(name) for name in data.list_datasets()]
         header = ["dataset", "files", "shape", "anomalies", "source"]
-        table = [[r["name"], "present" if r["present"] else "missing", r.get("shape", "?"),
-                  r.get("anomalies", "?"), r.get("source", "")] for r in rows]
+        table = [[r["name"], "present" if r["present"] else "missing", _shape(r.get("shape")),
+                  "-" if r.get("anomalies") is None else f"{r['anomalies']:,}", r.get("source", "")] for r in rows]
         _print_table(header, table)
         print(f"\ndata folder: {data.data_home()} (set ADVAD_DATA to change it)")
     elif args.data_command == "info":
         status = data.dataset_status(args.name)
         for key, value in status.items():
-            print(f"{key}: {value}")
+            if key == "files":
+                print("files:")
+                for entry in value:
+                    state = "present" if entry["present"] else "MISSING"
+                    print(f"  {entry['path']} [{state}{'' if entry['required'] else ', optional'}] "
+                          f"{entry['hash']}\n    from {entry['url']}")
+            elif key != "shape":
+                print(f"{key}: {value}")
+            else:
+                print(f"shape: {_shape(value)}")
     elif args.data_command == "fetch":
         for path in data.fetch(args.name, folder=args.folder):
             print(path)
     return 0
+
+
+def _shape(shape: Any) -> str:
+    return " × ".join(f"{n:,}" for n in shape) if shape else "?"
 
 
 def _print_table(header: list[str], rows: list[list[Any]]) -> None:
@@ -221,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     except (InputError, ModelFileError, DatasetNotFoundError, ValueError, ImportError, FileNotFoundError) as err:
         print(f"advad: error: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # e.g. `advad data list | head`
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except KeyboardInterrupt:
         print("advad: interrupted", file=sys.stderr)
         return 130
