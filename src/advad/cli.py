@@ -158,6 +158,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         json.dump(result, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
+        seeds = sorted({run["seed"] for run in result["runs"]})
+        print(f"protocol {args.protocol}, budget {args.budget}, seeds {seeds}: mean ± std over seeds\n")
         print(format_table(result))
     return 1 if any("error" in run for run in result["runs"]) else 0
 

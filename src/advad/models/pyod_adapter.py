@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import inspect
+import pkgutil
 from typing import Any
 
 import numpy as np
@@ -32,20 +34,30 @@ class PyODDetector(BaseDetector):
         except ImportError:
             raise ImportError("PyOD is not installed; install it with `pip install 'advad[pyod]'` "
                               f"to use pyod:{self.detector}") from None
-        import pkgutil
-
-        for info in pkgutil.iter_modules(pyod_models.__path__):
-            module = importlib.import_module(f"pyod.models.{info.name}")
+        # PyOD keeps each detector in a module named after it (IForest → iforest, DeepSVDD → deep_svdd);
+        # try that module first, then every other module whose optional dependencies are installed.
+        snake = "".join(f"_{c.lower()}" if c.isupper() and i and not self.detector[i - 1].isupper() else c.lower()
+                        for i, c in enumerate(self.detector))
+        names = [self.detector.lower(), snake] + [m.name for m in pkgutil.iter_modules(pyod_models.__path__)]
+        for name in dict.fromkeys(names):
+            try:
+                module = importlib.import_module(f"pyod.models.{name}")
+            except ImportError:
+                continue
             cls = getattr(module, self.detector, None)
             if isinstance(cls, type) and hasattr(cls, "decision_function"):
                 return cls
-        raise ValueError(f"PyOD has no detector class named {self.detector!r}")
+        raise ValueError(f"PyOD has no detector class named {self.detector!r} (or its module needs a "
+                         "package that is not installed)")
 
     def _fit(self, X: np.ndarray, y: np.ndarray | None) -> None:
         cls = self._pyod_class()
+        accepted = inspect.signature(cls.__init__).parameters
         params = dict(self.params or {})
-        if self.random_state is not None and "random_state" in cls().get_params():
+        if self.random_state is not None and "random_state" in accepted:
             params.setdefault("random_state", self.random_state)
+        if "n_features" in accepted:  # e.g. DeepSVDD builds its network in __init__
+            params.setdefault("n_features", X.shape[1])
         self.estimator_ = cls(contamination=self.contamination, **params).fit(X)
 
     def _score(self, X: np.ndarray) -> np.ndarray:
