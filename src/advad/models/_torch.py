@@ -1,0 +1,219 @@
+"""`TorchDetector`: the bridge between the estimator contract (`advad.base`) and the training engine
+(`advad.engine`). Every PyTorch detector subclasses it and declares, without writing loops:
+
+- ``_network_config(X) -> dict``: a JSON-able description of the networks chosen for this data
+  (architecture, dimensions); saved in the model file so the networks can be rebuilt;
+- ``_build_networks(config) -> dict[str, nn.Module]``: the networks, a pure function of the config;
+- ``_update_steps(nets, generator, config) -> list[UpdateStep]``: optimisers and losses, in order;
+- ``_schedule(config) -> (epochs, batch_size)``; ``_ema(config) -> {network: decay}`` (default none);
+  ``_selector(config) -> Selector | None`` (default none);
+- ``_score_tensor(nets, x) -> Tensor (n,)``: anomaly score of a batch with the inference networks
+  (moving averages when kept), already in eval mode under ``inference_mode``.
+
+It owns input scaling (fitted on the training rows and saved), the optional training subsample, the
+seeded and device-placed fit, checkpoints and resume (``fit(X, resume=True)``), batched scoring, and
+saving every network's weights (and their moving averages) to the safe model file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from advad.base import BaseDetector, InputError
+from advad.engine import (Checkpoint, Selector, Trainer, UpdateStep, batched_inference, configure_threads,
+                          data_fingerprint, resolve_device, seeded, threads)
+
+PREPROCESSING = ("auto", "none", "standard", "minmax", "image")
+
+
+class TorchDetector(BaseDetector):
+    """Base of the PyTorch detectors. Subclasses must accept (at least) these keyword parameters:
+    ``contamination, random_state, device, verbose, preprocessing, max_train_samples, checkpoint_dir,
+    checkpoint_every, score_batch_size``."""
+
+    # parameters that do not change the fitted result (left out of the checkpoint fingerprint)
+    _RUNTIME_PARAMS = ("verbose", "checkpoint_dir", "checkpoint_every", "score_batch_size", "device")
+
+    # ------------------------------------------------------------------ hooks
+    def _network_config(self, X: np.ndarray) -> dict:
+        raise NotImplementedError
+
+    def _build_networks(self, config: dict) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    def _update_steps(self, nets: dict[str, nn.Module], generator: torch.Generator, config: dict) -> list[UpdateStep]:
+        raise NotImplementedError
+
+    def _schedule(self, config: dict) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def _ema(self, config: dict) -> dict[str, float]:
+        return {}
+
+    def _selector(self, config: dict, X: torch.Tensor) -> Selector | None:
+        return None
+
+    def _score_tensor(self, nets: dict[str, nn.Module], x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ preprocessing
+    def _fit_preprocessing(self, X: np.ndarray) -> None:
+        how = getattr(self, "preprocessing", "auto")
+        if how not in PREPROCESSING:
+            raise InputError(f"preprocessing must be one of {PREPROCESSING}; got {how!r}")
+        if how == "auto":
+            how = "image" if X.ndim == 4 else "standard"
+        shape = (1, *X.shape[1:])
+        if how == "none":
+            shift, scale = np.zeros(1, np.float32), np.ones(1, np.float32)
+        elif how == "image":  # one global range → [-1, 1] (the DCGAN/tanh convention of the papers)
+            lo, hi = float(X.min()), float(X.max())
+            shift, scale = np.asarray([(hi + lo) / 2], np.float32), np.asarray([max((hi - lo) / 2, 1e-12)], np.float32)
+        elif how == "standard":
+            shift = X.mean(axis=0, dtype=np.float64).reshape(shape)
+            scale = X.std(axis=0, dtype=np.float64).reshape(shape)
+            scale[scale < 1e-8] = 1.0  # constant columns (e.g. a one-hot level never seen) stay as they are
+        else:  # minmax → [0, 1]
+            lo, hi = X.min(axis=0).reshape(shape), X.max(axis=0).reshape(shape)
+            shift, scale = lo, hi - lo
+            scale[scale < 1e-8] = 1.0
+        self.preprocessing_ = how
+        self.shift_ = np.asarray(shift, np.float32)
+        self.scale_ = np.asarray(scale, np.float32)
+
+    def _transform(self, X: np.ndarray) -> np.ndarray:
+        if self.preprocessing_ == "none":
+            return np.ascontiguousarray(X, dtype=np.float32)
+        return ((X - self.shift_) / self.scale_).astype(np.float32, copy=False)
+
+    # ------------------------------------------------------------------ fit
+    def _fingerprint(self, X: np.ndarray, device: torch.device) -> str:
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in self._RUNTIME_PARAMS}
+        text = json.dumps({"params": params, "class": type(self).__name__, "device": device.type},
+                          sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()[:16] + "-" + data_fingerprint(X)
+
+    def _n_threads(self, config: dict, batch_size: int) -> int | None:
+        """CPU threads for training. Small MLPs on small batches are fastest on one thread (the
+        per-op threading overhead exceeds the work, measured on 2 cores); other models use every CPU
+        this process may run on (or $OMP_NUM_THREADS)."""
+        if len(config.get("input_shape", [])) == 1 and batch_size <= 256:
+            return 1
+        return None
+
+    def _progress(self) -> bool:
+        verbose = getattr(self, "verbose", False)
+        if verbose == "auto":
+            import sys
+
+            return sys.stderr.isatty()
+        return bool(verbose)
+
+    def _fit(self, X: np.ndarray, y: np.ndarray | None, *, resume: bool = False,
+             checkpoint_dir: str | None = None) -> None:
+        device = resolve_device(getattr(self, "device", "auto"))
+        max_rows = getattr(self, "max_train_samples", None)
+        if max_rows is not None and len(X) > int(max_rows):
+            rng = np.random.default_rng(self.random_state)
+            X = X[np.sort(rng.choice(len(X), size=int(max_rows), replace=False))]
+        self.n_train_rows_ = len(X)
+        self._fit_preprocessing(X)
+        Xp = self._transform(X)
+        config = self._network_config(Xp)
+        epochs, batch_size = self._schedule(config)
+        checkpoint_dir = checkpoint_dir or getattr(self, "checkpoint_dir", None)
+        checkpoint = None
+        if checkpoint_dir is not None:
+            checkpoint = Checkpoint(checkpoint_dir, every=int(getattr(self, "checkpoint_every", 1) or 1),
+                                    resume=resume, fingerprint=self._fingerprint(Xp, device))
+        elif resume:
+            raise InputError("fit(resume=True) needs a checkpoint folder: set checkpoint_dir=... on the "
+                             "detector or pass fit(X, resume=True, checkpoint_dir=...)")
+        with threads(self._n_threads(config, batch_size)), seeded(self.random_state, device) as generator:
+            nets = {k: m.to(device) for k, m in self._build_networks(config).items()}
+            Xt = torch.from_numpy(Xp).to(device)
+            trainer = Trainer(
+                networks=nets, steps=self._update_steps(nets, generator, config), epochs=epochs,
+                batch_size=batch_size, generator=generator, ema=self._ema(config),
+                ema_warmup=bool(getattr(self, "ema_warmup", False)), selector=self._selector(config, Xt),
+                checkpoint=checkpoint, progress=self._progress(), description=type(self).__name__)
+            trainer.fit(Xt)
+            del Xt
+        self.device_ = device
+        self.config_ = config
+        self.networks_ = nets
+        self.inference_networks_ = {k: trainer.inference_network(k) for k in nets}
+        self.history_ = trainer.history
+        self.epochs_trained_ = trainer.epoch
+        self.best_epoch_ = trainer.best_epoch
+        self.seconds_per_epoch_ = (float(np.mean(trainer.seconds_per_epoch)) if trainer.seconds_per_epoch else None)
+
+    # ------------------------------------------------------------------ score
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        nets = self.inference_networks_
+        return batched_inference(lambda xb: self._score_tensor(nets, xb), self._transform_lazy(X),
+                                 device=self.device_, batch_size=int(getattr(self, "score_batch_size", 4096)),
+                                 modules=list(nets.values()))
+
+    def _transform_lazy(self, X: np.ndarray) -> "_Lazy":
+        return _Lazy(X, self._transform)
+
+    # ------------------------------------------------------------------ save / load
+    def _fitted_state(self) -> tuple[dict, dict[str, np.ndarray]]:
+        arrays: dict[str, np.ndarray] = {"pre.shift": self.shift_, "pre.scale": self.scale_}
+        ema_names = []
+        for name, net in self.networks_.items():
+            for k, t in net.state_dict().items():
+                arrays[f"net.{name}.{k}"] = t.detach().cpu().numpy()
+            if self.inference_networks_[name] is not net:
+                ema_names.append(name)
+                for k, t in self.inference_networks_[name].state_dict().items():
+                    arrays[f"ema.{name}.{k}"] = t.detach().cpu().numpy()
+        meta = {"config": self.config_, "preprocessing": self.preprocessing_, "ema": ema_names,
+                "history": self.history_, "epochs_trained": self.epochs_trained_, "best_epoch": self.best_epoch_,
+                "n_train_rows": self.n_train_rows_, "seconds_per_epoch": self.seconds_per_epoch_}
+        return meta, arrays
+
+    def _restore_fitted_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
+        self.device_ = resolve_device(getattr(self, "device", "auto"))
+        self.config_ = meta["config"]
+        self.preprocessing_ = meta["preprocessing"]
+        self.shift_, self.scale_ = arrays["pre.shift"], arrays["pre.scale"]
+        self.history_ = meta.get("history", [])
+        self.epochs_trained_ = meta.get("epochs_trained")
+        self.best_epoch_ = meta.get("best_epoch")
+        self.n_train_rows_ = meta.get("n_train_rows")
+        self.seconds_per_epoch_ = meta.get("seconds_per_epoch")
+
+        def load(prefix: str) -> dict[str, nn.Module]:
+            nets = self._build_networks(self.config_)
+            for name, net in nets.items():
+                pre = f"{prefix}.{name}."
+                state = {k[len(pre):]: torch.from_numpy(np.array(v)) for k, v in arrays.items() if k.startswith(pre)}
+                net.load_state_dict(state, strict=True)
+                net.to(self.device_).eval()
+            return nets
+
+        self.networks_ = load("net")
+        ema = set(meta.get("ema", []))
+        averaged = load("ema") if ema else {}
+        self.inference_networks_ = {k: (averaged[k] if k in ema else v) for k, v in self.networks_.items()}
+
+
+class _Lazy:
+    """Row-sliceable view that applies the input scaling chunk by chunk (no full scaled copy)."""
+
+    def __init__(self, X: np.ndarray, fn):
+        self.X, self.fn = X, fn
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def __getitem__(self, idx: slice) -> np.ndarray:
+        return self.fn(self.X[idx])
