@@ -4,8 +4,10 @@ __version__ = "0.1.0"
 
 from advad.base import BaseDetector, InputError  # noqa: E402
 from advad.models import list_models, load, make_detector  # noqa: E402
+from advad.models.ae import AutoEncoder  # noqa: E402
+from advad.models.alad import ALAD  # noqa: E402
 from advad.models.classical import IForest, OCSVM  # noqa: E402
 from advad.serialization import ModelFileError  # noqa: E402
 
-__all__ = ["BaseDetector", "IForest", "InputError", "ModelFileError", "OCSVM", "list_models", "load",
+__all__ = ["ALAD", "AutoEncoder", "BaseDetector", "IForest", "InputError", "ModelFileError", "OCSVM", "list_models", "load",
            "make_detector", "__version__"]
