@@ -125,7 +125,7 @@ CHILD = textwrap.dedent("""
             os.kill(os.getpid(), signal.SIGKILL)   # crash mid-epoch, no clean-up of any kind
         return real(self, *a, **k)
     engine.Trainer._run_step = run_step
-    det = ALAD(random_state=0, epochs=6, learning_rate=1e-3, checkpoint_dir=sys.argv[2])
+    det = ALAD(random_state=0, epochs=4, learning_rate=1e-3, checkpoint_dir=sys.argv[2])
     det.fit(X, resume=True)
     np.save(sys.argv[4], det.decision_function(X))
 """)
@@ -139,20 +139,20 @@ def test_resume_after_sigkill_equals_uninterrupted(tmp_path):
     run = lambda ck, kill, out: subprocess.run(  # noqa: E731
         [sys.executable, str(tmp_path / "child.py"), str(tmp_path / "X.npy"), str(tmp_path / ck), str(kill),
          str(tmp_path / out)], env=env, capture_output=True, text=True, timeout=300)
-    # 200 rows / batch 32 = 6 iterations × 2 steps per epoch: step 50 is inside epoch 5
-    killed = run("ck", 50, "never.npy")
+    # 200 rows / batch 32 = 6 iterations × 2 steps per epoch: step 30 is inside epoch 3
+    killed = run("ck", 30, "never.npy")
     assert killed.returncode == -9, killed.stderr
     assert (tmp_path / "ck" / "checkpoint.safetensors").is_file() and not (tmp_path / "never.npy").exists()
     resumed = run("ck", 0, "resumed.npy")
     assert resumed.returncode == 0, resumed.stderr
-    det = ALAD(random_state=0, epochs=6, learning_rate=1e-3).fit(X)
+    det = ALAD(random_state=0, epochs=4, learning_rate=1e-3).fit(X)
     np.testing.assert_array_equal(np.load(tmp_path / "resumed.npy"), det.decision_function(X))
 
 
 def test_images_conv_architecture():
     rng = np.random.default_rng(0)
-    X = (rng.random(size=(64, 28, 28)) * 255).astype(np.uint8)
-    det = ALAD(random_state=0, epochs=1, batch_size=16, ema_warmup=True).fit(X)
+    X = (rng.random(size=(16, 28, 28)) * 255).astype(np.uint8)
+    det = ALAD(random_state=0, epochs=1, batch_size=8, ema_warmup=True).fit(X)
     assert det.config_["architecture"] == "conv" and det.config_["input_shape"] == [1, 28, 28]
     s = det.decision_function(X[:10])
     assert np.isfinite(s).all() and s.std() > 0
