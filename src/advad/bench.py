@@ -19,14 +19,12 @@ import numpy as np
 from tqdm import tqdm
 
 from advad import __version__
-from advad.data import load_dataset
+from advad.data import list_datasets, load_dataset
 from advad.models import get_model_class, list_models, make_detector
 from advad.protocols import PER_CLASS, get_protocol, resolve_conventions
 from advad.serialization import atomic_write_bytes
 
 BUDGETS = ("smoke", "quick", "paper")
-# The data sets `advad bench` runs with no arguments: they ship with advad (no download).
-EMBEDDED_DATASETS = ("breast-cancer", "digits", "loop", "arc", "four-dot")
 
 
 def _params_hash(params: dict) -> str:
@@ -59,7 +57,7 @@ def run_bench(models: list[str] | None = None, datasets: list[str] | None = None
     the sweep goes on; `summary` covers the successful runs.
     """
     models = list(models) if models else list_models()
-    datasets = list(datasets) if datasets else list(EMBEDDED_DATASETS)
+    datasets = list(datasets) if datasets else list_datasets(embedded=True)  # ship with advad
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
     seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
