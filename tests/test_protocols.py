@@ -116,8 +116,9 @@ def test_bench_runs_summary_and_resume(tmp_path, monkeypatch):
     assert f1["n"] == 3 and f1["mean"] == pytest.approx(np.mean(values))
     assert f1["std"] == pytest.approx(np.std(values, ddof=1))
     assert result["runs"][0]["params"]["random_state"] == 0
-    stored = json.loads((tmp_path / "results.json").read_text())
-    assert len(stored["runs"]) == 3
+    from advad.store import ResultStore
+
+    assert len(ResultStore(tmp_path).runs()) == 3
     calls = []
     monkeypatch.setattr(bench, "make_detector", lambda *a, **k: calls.append(a) or make_detector(*a, **k))
     again = run_bench(models=["iforest"], datasets=["blobs"], seeds=4, budget="smoke", out=tmp_path, progress=False)

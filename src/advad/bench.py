@@ -1,19 +1,24 @@
 """`advad bench`: models × datasets × seeds under one protocol → runs and mean ± std summaries.
 
-The result is the JSON document of SPEC §4. With `out`, every finished run is written at once
-(atomically) to `out/results.json`; re-running the same command skips the runs already there, so a
-killed sweep resumes where it stopped.
+A sweep is a list of cells (model, dataset, task, seed, parameters, conventions), planned from the
+command line or from a paper preset (`--paper rcgan:table1`), executed in this process, in `jobs` local
+processes or as Ray tasks, and returned as the JSON document of SPEC §4. With `out`, every finished run
+is stored at once in `out/results.sqlite` (`advad.store`); re-running the same sweep skips the runs
+already stored, so a killed sweep resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import traceback
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 from tqdm import tqdm
@@ -22,147 +27,271 @@ from advad import __version__
 from advad.data import list_datasets, load_dataset
 from advad.models import get_model_class, list_models, make_detector
 from advad.protocols import PER_CLASS, get_protocol, resolve_conventions
-from advad.serialization import atomic_write_bytes
+from advad.store import ResultStore
 
 BUDGETS = ("smoke", "quick", "paper")
+EXECUTORS = ("local", "ray")
 
 
-def _params_hash(params: dict) -> str:
-    return hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:12]
+@dataclass(frozen=True)
+class Cell:
+    """One run to make: what is fitted on what, under which conventions, with which seed."""
+
+    model: str
+    dataset: str
+    protocol: str
+    seed: int
+    budget: str
+    params: dict = field(default_factory=dict)        # the user's / the preset's model parameters
+    conventions: dict = field(default_factory=dict)   # protocol keywords given by the user / preset
+    task: str | None = None                           # e.g. "normal_class=3" for per-class protocols
+    variant: str = ""                                 # a paper's ablation, e.g. "spectral_norm=false"
+    paper: str | None = None                          # preset name, e.g. "alad:table2"
+
+    @property
+    def params_hash(self) -> str:
+        return _hash(self.params)
+
+    @property
+    def key(self) -> str:
+        return _hash([self.model, self.dataset, self.protocol, self.task, self.seed, self.budget,
+                      self.params, self.conventions])
 
 
-def _run_key(run: dict) -> tuple:
-    return (run["model"], run["dataset"], run["protocol"], run.get("task"), run["seed"], run["budget"],
-            _params_hash(run["params"]), _params_hash(run["conventions_requested"]))
+def _hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _load_previous(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    try:
-        return [r for r in json.loads(path.read_text())["runs"] if "error" not in r]
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{path} is not a results file written by advad bench ({err}); "
-                         "move it away or choose another --out folder") from err
-
-
-def run_bench(models: list[str] | None = None, datasets: list[str] | None = None, protocol: str = "topk",
-              seeds: int | list[int] = 5, budget: str = "quick", params: dict[str, Any] | None = None,
-              protocol_params: dict[str, Any] | None = None, out: str | Path | None = None,
-              progress: bool = True, log: Callable[[str], None] | None = None) -> dict:
-    """Run every (model, dataset, task, seed) and return {"runs": [...], "summary": [...]}.
-
-    `params` override model parameters in every run (after the model's budget defaults);
-    `protocol_params` override protocol conventions. A failing run is recorded with its error and
-    the sweep goes on; `summary` covers the successful runs.
-    """
+# ---------------------------------------------------------------------------------------- planning
+def plan(models: list[str] | None, datasets: list[str] | None, protocol: str, seeds: int | list[int],
+         budget: str, params: dict | None = None, protocol_params: dict | None = None) -> list[Cell]:
+    """The cells of models × datasets × (classes, for per-class protocols) × seeds."""
     models = list(models) if models else list_models()
     datasets = list(datasets) if datasets else list_datasets(embedded=True)  # ship with advad
-    if budget not in BUDGETS:
-        raise ValueError(f"unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    protocol_fn = get_protocol(protocol)
-    classes = {name: get_model_class(name) for name in models}  # fails fast on unknown names
-    log = log or (lambda message: print(message, file=sys.stderr))
-    loaded = {name: load_dataset(name) for name in datasets}  # fails fast on missing files
-
-    results_path = Path(out) / "results.json" if out else None
-    runs: list[dict] = _load_previous(results_path) if results_path else []
-    done = {_run_key(r) for r in runs}
-
-    plan = []
+    get_protocol(protocol)
     for model in models:
-        for name, dataset in loaded.items():
-            user_conventions = dict(protocol_params or {})
+        get_model_class(model)  # fail fast on unknown names
+    cells = []
+    for model in models:
+        for name in datasets:
+            conventions = dict(protocol_params or {})
             tasks: list[Any] = [None]
             if protocol in PER_CLASS:
                 key = PER_CLASS[protocol]
-                tasks = [user_conventions.pop(key)] if key in user_conventions else [
-                    c.item() if isinstance(c, np.generic) else c for c in np.unique(dataset.classes)]
+                tasks = [conventions.pop(key)] if key in conventions else [
+                    c.item() if isinstance(c, np.generic) else c for c in np.unique(load_dataset(name).classes)]
             for task in tasks:
-                for seed in seed_list:
-                    plan.append((model, name, task, seed, user_conventions))
+                task_conventions = conventions if task is None else {**conventions, PER_CLASS[protocol]: task}
+                for seed in _seed_list(seeds):
+                    cells.append(Cell(model, name, protocol, seed, budget, dict(params or {}), task_conventions,
+                                      task=None if task is None else f"{PER_CLASS[protocol]}={task}"))
+    return cells
 
-    bar = tqdm(plan, desc="bench", unit="run", file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    for model, name, task, seed, user_conventions in bar:
-        cls, dataset = classes[model], loaded[name]
-        run_params = {**cls.bench_params(dataset, budget), **(params or {})}
-        if "random_state" in cls().get_params(deep=False):
-            run_params["random_state"] = seed
-        conventions = resolve_conventions(protocol, name, cls, user_conventions)
-        if task is not None:
-            conventions[PER_CLASS[protocol]] = task
-        run = {"model": model, "dataset": name, "protocol": protocol, "seed": seed, "budget": budget,
-               "params": run_params, "conventions_requested": conventions}
-        if task is not None:
-            run["task"] = f"{PER_CLASS[protocol]}={task}"
-        if _run_key(run) in done:
+
+def plan_paper(preset: str, seeds: int | list[int] | None, budget: str, params: dict | None = None,
+               log: Callable[[str], None] = print) -> list[Cell]:
+    """The cells of one paper table (`advad.references` presets), for the models and data sets this
+    installation has; the others are listed on `log` and left out."""
+    from advad.references import get_preset, preset_runs
+
+    spec = get_preset(preset)
+    known_models, known_data = set(list_models()), set(list_datasets())
+    cells, skipped = [], defaultdict(set)
+    for run in preset_runs(preset):
+        if run["model"] not in known_models:
+            skipped["models not implemented yet"].add(run["model"])
             continue
-        bar.set_postfix_str(f"{model} {name}{' ' + run['task'] if task is not None else ''} seed {seed}")
-        try:
-            record = protocol_fn(lambda: make_detector(model, **run_params), dataset, seed, **conventions)
-            run.update(record)
-        except Exception as err:  # one failing run must not lose the sweep
-            run["error"] = f"{type(err).__name__}: {err}"
-            log(f"advad bench: {model} on {name} seed {seed} failed: {run['error']}")
-            if progress:
-                log(traceback.format_exc(limit=3))
-        run["advad_version"] = __version__
+        if run["dataset"] not in known_data:
+            skipped["data sets advad does not have"].add(run["dataset"])
+            continue
+        for seed in _seed_list(spec["seeds"] if seeds is None else seeds):
+            cells.append(Cell(run["model"], run["dataset"], run["protocol"], seed, budget,
+                              {**run["params"], **(params or {})}, dict(run["protocol_params"]),
+                              task=run["task"] or None, variant=run["variant"], paper=preset))
+    for reason, names in skipped.items():
+        log(f"advad bench --paper {preset}: skipping {reason}: {', '.join(sorted(names))}")
+    return cells
+
+
+def _seed_list(seeds: int | list[int]) -> list[int]:
+    return list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+
+
+# ---------------------------------------------------------------------------------------- one run
+def run_cell(cell: Cell) -> dict:
+    """Fit and score one cell; the run record of SPEC §4 (with `error` instead of metrics on failure)."""
+    cls = get_model_class(cell.model)
+    run = {"model": cell.model, "dataset": cell.dataset, "protocol": cell.protocol, "seed": cell.seed,
+           "budget": cell.budget, "key": cell.key, "params_hash": cell.params_hash}
+    if cell.task is not None:
+        run["task"] = cell.task
+    if cell.variant:
+        run["variant"] = cell.variant
+    if cell.paper:
+        run["paper"] = cell.paper
+    try:
+        dataset = load_dataset(cell.dataset)
+        params = {**cls.bench_params(dataset, cell.budget), **cell.params}
+        if "random_state" in cls().get_params(deep=False):
+            params["random_state"] = cell.seed
+        run["params"] = params
+        conventions = resolve_conventions(cell.protocol, cell.dataset, cls, cell.conventions)
+        detectors = []
+
+        def factory():
+            detectors.append(make_detector(cell.model, **params))
+            return detectors[-1]
+
+        run.update(get_protocol(cell.protocol)(factory, dataset, cell.seed, **conventions))
+        device = getattr(detectors[-1], "device_", None) if detectors else None
+        run["device"] = str(device) if device is not None else "cpu"
+    except Exception as err:  # one failing run must not lose the sweep
+        run.setdefault("params", dict(cell.params))
+        run["error"] = f"{type(err).__name__}: {err}"
+        run["traceback"] = traceback.format_exc(limit=4)
+    run["advad_version"] = __version__
+    return run
+
+
+# ---------------------------------------------------------------------------------------- executors
+def _limit_threads(jobs: int) -> None:
+    """Worker start-up: share the cores between `jobs` processes instead of oversubscribing them."""
+    threads = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) // jobs)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _execute_local(cells: list[Cell], jobs: int) -> Iterator[dict]:
+    if jobs <= 1:
+        for cell in cells:
+            yield run_cell(cell)
+        return
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no forked torch / OpenMP state
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_limit_threads, initargs=(jobs,)) as pool:
+        futures = [pool.submit(run_cell, cell) for cell in cells]
+        for future in as_completed(futures):
+            yield future.result()
+
+
+def _execute_ray(cells: list[Cell], address: str | None) -> Iterator[dict]:
+    try:
+        import ray
+    except ImportError:
+        raise ImportError("--executor ray needs Ray: pip install 'advad[ray]'") from None
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    remote = ray.remote(run_cell)
+    pending = [remote.remote(cell) for cell in cells]
+    while pending:
+        finished, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(finished[0])
+
+
+def execute(cells: list[Cell], executor: str = "local", jobs: int = 1, ray_address: str | None = None) -> Iterable[dict]:
+    if executor == "local":
+        return _execute_local(cells, jobs)
+    if executor == "ray":
+        return _execute_ray(cells, ray_address)
+    raise ValueError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+
+
+# ---------------------------------------------------------------------------------------- the sweep
+def run_bench(models: list[str] | None = None, datasets: list[str] | None = None, protocol: str = "topk",
+              seeds: int | list[int] | None = 5, budget: str = "quick", params: dict[str, Any] | None = None,
+              protocol_params: dict[str, Any] | None = None, out: str | Path | None = None,
+              progress: bool = True, log: Callable[[str], None] | None = None, paper: str | None = None,
+              executor: str = "local", jobs: int = 1, ray_address: str | None = None) -> dict:
+    """Run a sweep and return {"runs": [...], "summary": [...]}.
+
+    `params` override model parameters in every run (after the model's budget defaults);
+    `protocol_params` override protocol conventions; `paper` replaces models/datasets/protocol with a
+    paper table's preset. A failing run is recorded with its error and the sweep goes on; `summary`
+    covers the successful runs. With `out`, the runs already stored there are not run again.
+    """
+    log = log or (lambda message: print(message, file=sys.stderr))
+    if budget not in BUDGETS:
+        raise ValueError(f"unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
+    if paper:
+        cells = plan_paper(paper, seeds, budget, params, log)
+    else:
+        cells = plan(models, datasets, protocol, 5 if seeds is None else seeds, budget, params, protocol_params)
+    for name in sorted({cell.dataset for cell in cells}):
+        load_dataset(name)  # fail fast, with the missing-file message, before any training
+    store = ResultStore(out) if out else None
+    done = store.done_keys() if store else set()
+    todo = [cell for cell in cells if cell.key not in done]
+    wanted = {cell.key for cell in cells}
+    runs = [run for run in store.runs() if run["key"] in wanted and "error" not in run] if store else []
+    bar = tqdm(total=len(todo), desc="bench", unit="run", file=sys.stderr, disable=not progress, dynamic_ncols=True)
+    for run in execute(todo, executor, jobs, ray_address):
+        if store:
+            store.add(run)
         runs.append(run)
-        if results_path:
-            _write(results_path, runs)
-    result = {"runs": runs, "summary": summarize(runs)}
-    if results_path:
-        _write(results_path, runs)
-    return result
+        if "error" in run:
+            log(f"advad bench: {run['model']} on {run['dataset']} seed {run['seed']} failed: {run['error']}")
+        bar.set_postfix_str(f"{run['model']} {run['dataset']} {run.get('task') or ''} seed {run['seed']}".replace("  ", " "))
+        bar.update()
+    bar.close()
+    order = {cell.key: n for n, cell in enumerate(cells)}
+    runs.sort(key=lambda run: order[run["key"]])
+    return {"runs": runs, "summary": summarize(runs)}
 
 
-def _write(path: Path, runs: list[dict]) -> None:
-    document = {"runs": runs, "summary": summarize(runs)}
-    atomic_write_bytes(path, json.dumps(document, indent=1).encode())
-
-
+# ---------------------------------------------------------------------------------------- summaries
 def _mean_std(values: list[float]) -> tuple[float, float]:
     array = np.asarray(values, dtype=np.float64)
     return float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0
 
 
+def _group(run: dict) -> tuple:
+    return run["model"], run.get("variant", ""), run["dataset"], run["protocol"]
+
+
 def summarize(runs: list[dict]) -> list[dict]:
-    """Mean ± sample standard deviation over seeds, per (model, dataset, protocol, task, metric).
+    """Mean ± sample standard deviation over seeds, per (model, variant, dataset, protocol, task, metric).
 
     Per-class protocols also get a task "mean": each seed's mean over classes, then mean ± std over seeds.
     """
     groups: dict[tuple, list[dict]] = defaultdict(list)
+    per_class: dict[tuple, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
-        if "error" not in run:
-            groups[(run["model"], run["dataset"], run["protocol"], run.get("task"))].append(run)
+        if "error" in run:
+            continue
+        groups[(*_group(run), run.get("task"))].append(run)
+        if run.get("task") is not None and "=" in run["task"] and run["task"].split("=")[0] in PER_CLASS.values():
+            for metric, value in run["metrics"].items():
+                per_class[(*_group(run), metric)][run["seed"]].append(value)
     summary = []
-    for (model, dataset, protocol, task), members in groups.items():
+    for (model, variant, dataset, protocol, task), members in groups.items():
         for metric in members[0]["metrics"]:
             mean, std = _mean_std([r["metrics"][metric] for r in members])
-            row = {"model": model, "dataset": dataset, "protocol": protocol, "metric": metric,
-                   "mean": mean, "std": std, "n": len(members)}
-            if task is not None:
-                row["task"] = task
-            summary.append(row)
-    per_class = defaultdict(lambda: defaultdict(list))
-    for run in runs:
-        if "error" not in run and run.get("task") is not None:
-            for metric, value in run["metrics"].items():
-                per_class[(run["model"], run["dataset"], run["protocol"], metric)][run["seed"]].append(value)
-    for (model, dataset, protocol, metric), by_seed in per_class.items():
+            summary.append(_row(model, variant, dataset, protocol, task, metric, mean, std, len(members)))
+    for (model, variant, dataset, protocol, metric), by_seed in per_class.items():
         mean, std = _mean_std([float(np.mean(v)) for v in by_seed.values()])
-        summary.append({"model": model, "dataset": dataset, "protocol": protocol, "metric": metric,
-                        "mean": mean, "std": std, "n": len(by_seed), "task": "mean"})
+        summary.append(_row(model, variant, dataset, protocol, "mean", metric, mean, std, len(by_seed)))
     return summary
 
 
+def _row(model, variant, dataset, protocol, task, metric, mean, std, n) -> dict:
+    row = {"model": model, "dataset": dataset, "protocol": protocol, "metric": metric, "mean": mean, "std": std, "n": n}
+    if variant:
+        row["variant"] = variant
+    if task is not None:
+        row["task"] = task
+    return row
+
+
 def format_table(result: dict, metrics: list[str] | None = None) -> str:
-    """A readable table: one row per (model, dataset, task), mean ± std (n) per metric, fit time."""
+    """A readable table: one row per (model, dataset, task), mean ± std per metric, n, mean fit time."""
     rows: dict[tuple, dict[str, str]] = defaultdict(dict)
     seen_metrics: list[str] = []
     for entry in result["summary"]:
-        key = (entry["model"], entry["dataset"], entry.get("task") or "")
+        model = entry["model"] + (f" [{entry['variant']}]" if entry.get("variant") else "")
+        key = (model, entry["dataset"], entry.get("task") or "")
         rows[key][entry["metric"]] = f"{entry['mean']:.3f} ± {entry['std']:.3f}"
         rows[key]["n"] = str(entry["n"])
         if entry["metric"] not in seen_metrics:
@@ -170,7 +299,8 @@ def format_table(result: dict, metrics: list[str] | None = None) -> str:
     fit_times: dict[tuple, list[float]] = defaultdict(list)
     for run in result["runs"]:
         if "error" not in run:
-            fit_times[(run["model"], run["dataset"], run.get("task") or "")].append(run["fit_seconds"])
+            model = run["model"] + (f" [{run['variant']}]" if run.get("variant") else "")
+            fit_times[(model, run["dataset"], run.get("task") or "")].append(run["fit_seconds"])
     metrics = metrics or seen_metrics
     header = ["model", "dataset", "task", *metrics, "n", "fit s"]
     body = [[*key, *(values.get(m, "-") for m in metrics), values.get("n", "-"),
@@ -180,7 +310,7 @@ def format_table(result: dict, metrics: list[str] | None = None) -> str:
         header.remove("task")
         body = [row[:2] + row[3:] for row in body]
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *body)]
-    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)) for line in [header, *body]]
+    lines = ["  ".join(str(cell).ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [header, *body]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     failures = [r for r in result["runs"] if "error" in r]
     if failures:
@@ -188,3 +318,6 @@ def format_table(result: dict, metrics: list[str] | None = None) -> str:
             f"{r['model']}/{r['dataset']} seed {r['seed']}: {r['error']}" for r in failures[:5]))
     return "\n".join(lines)
 
+
+__all__ = ["BUDGETS", "Cell", "EXECUTORS", "execute", "format_table", "plan", "plan_paper", "run_bench",
+           "run_cell", "summarize"]

@@ -150,16 +150,19 @@ def cmd_score(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from advad.bench import format_table, run_bench
 
+    seeds = args.seeds if args.seeds is not None else (None if args.paper else 3)
     result = run_bench(models=_csv_list(args.models), datasets=_csv_list(args.datasets), protocol=args.protocol,
-                       seeds=args.seeds, budget=args.budget, params=_parse_params(args.param),
+                       seeds=seeds, budget=args.budget, params=_parse_params(args.param),
                        protocol_params=_parse_params(args.protocol_param, "--protocol-param"),
-                       out=args.out, progress=not args.no_progress)
+                       out=args.out, progress=not args.no_progress, paper=args.paper,
+                       executor=args.executor, jobs=args.jobs, ray_address=args.ray_address)
     if args.json:
         json.dump(result, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         seeds = sorted({run["seed"] for run in result["runs"]})
-        print(f"protocol {args.protocol}, budget {args.budget}, seeds {seeds}: mean ± std over seeds\n")
+        what = f"paper preset {args.paper}" if args.paper else f"protocol {args.protocol}"
+        print(f"{what}, budget {args.budget}, seeds {seeds}: mean ± std over seeds\n")
         print(format_table(result))
     return 1 if any("error" in run for run in result["runs"]) else 0
 
@@ -204,12 +207,16 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--datasets", help="comma-separated data sets (default: the embedded ones)")
     bench.add_argument("--protocol", default="topk",
                        help="topk | one-class | leave-one-out | ood | auc | contamination | weak-supervision")
-    bench.add_argument("--seeds", type=int, default=3, help="number of seeds, 0..N-1 (default 3)")
+    bench.add_argument("--seeds", type=int, help="number of seeds, 0..N-1 (default 3; a --paper preset's own count)")
+    bench.add_argument("--paper", help="run one paper table, e.g. alad:table2, rcgan:table1 (advad.references)")
     bench.add_argument("--budget", default="quick", choices=["smoke", "quick", "paper"])
     bench.add_argument("--param", action="append", metavar="KEY=VALUE", help="model parameter for every run")
     bench.add_argument("--protocol-param", action="append", metavar="KEY=VALUE",
                        help="protocol convention, e.g. train_ratio=0.8, threshold_source=train, normal_class=3")
-    bench.add_argument("--out", help="folder for results.json (re-running skips the runs already in it)")
+    bench.add_argument("--out", help="folder of the results store results.sqlite (re-running skips stored runs)")
+    bench.add_argument("--executor", default="local", choices=["local", "ray"], help="where runs execute")
+    bench.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1: this process)")
+    bench.add_argument("--ray-address", help="Ray cluster address for --executor ray (default: start a local one)")
     bench.add_argument("--json", action="store_true", help="print the JSON document (SPEC §4) on stdout")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     bench.set_defaults(func=cmd_bench)
