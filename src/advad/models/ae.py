@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from advad.base import InputError
+from advad.data import list_datasets
 from advad.engine import UpdateStep
 from advad.models._torch import TorchDetector
 from advad.models.registry import register
@@ -84,6 +85,8 @@ class AutoEncoder(TorchDetector):
         if budget == "smoke":
             return {"epochs": 2, "max_train_samples": 2000}
         if budget == "quick":
+            if getattr(dataset, "name", "") in list_datasets(embedded=True):
+                return {"epochs": 20}  # the no-argument `advad bench` demo
             return {"epochs": 10, "batch_size": 256} if big else {"epochs": 50 if len(shape) == 2 else 5}
         if budget == "paper":
             return {"epochs": 50, "batch_size": 256} if big else {}
