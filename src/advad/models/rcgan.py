@@ -183,7 +183,7 @@ class RCGAN(ALAD):
             if big:
                 return {"epochs": 10, "max_train_samples": 50_000, "learning_rate": 1e-4, "ema_warmup": True}
             if embedded:
-                return {"epochs": 30, "learning_rate": 1e-4, "batch_size": 64, "ema_warmup": True}
+                return {"epochs": 30, "learning_rate": 5e-4, "batch_size": 64, "ema_warmup": True}
             return {**cls._paper_small(name, shape), "ema_warmup": True}
         if budget == "paper":
             if image or big:
