@@ -156,8 +156,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        protocol_params=_parse_params(args.protocol_param, "--protocol-param"),
                        out=args.out, progress=not args.no_progress, paper=args.paper,
                        executor=args.executor, jobs=args.jobs, ray_address=args.ray_address)
-    if args.json:
-        json.dump(result, sys.stdout, indent=1)
+    if args.json:  # the report's curves and histograms stay in the store (--out), not on stdout
+        runs = [{k: v for k, v in run.items() if k != "diagnostics"} for run in result["runs"]]
+        json.dump({**result, "runs": runs}, sys.stdout, indent=1)
         sys.stdout.write("\n")
     else:
         seeds = sorted({run["seed"] for run in result["runs"]})

@@ -78,15 +78,52 @@ def _resample_anomaly_ratio(X: np.ndarray, y: np.ndarray, ratio: float, rng: np.
 
 
 def _fit_and_score(factory: DetectorFactory, split: Split) -> tuple[BaseDetector, np.ndarray, dict]:
+    """Fit on the train rows, score the test rows; timings, sizes and the report's diagnostics."""
     detector = factory()
     start = time.perf_counter()
     detector.fit(split.X_train, split.fit_labels)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
     scores = detector.decision_function(split.X_test)
-    timing = {"fit_seconds": fit_seconds, "score_seconds": time.perf_counter() - start,
-              "n_train": int(len(split.X_train)), "n_test": int(len(split.X_test))}
-    return detector, scores, timing
+    record = {"fit_seconds": fit_seconds, "score_seconds": time.perf_counter() - start,
+              "n_train": int(len(split.X_train)), "n_test": int(len(split.X_test)),
+              "diagnostics": diagnostics(split.y_test, scores, getattr(detector, "history_", None))}
+    return detector, scores, record
+
+
+def _thin(values: np.ndarray, n_points: int) -> list[float]:
+    """At most `n_points` evenly spaced values (first and last kept), rounded for compact storage."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) > n_points:
+        values = values[np.linspace(0, len(values) - 1, n_points).round().astype(int)]
+    return [round(float(v), 5) for v in values]
+
+
+def diagnostics(y_test: np.ndarray, scores: np.ndarray, history: list[dict] | None = None,
+                n_points: int = 200, n_bins: int = 40) -> dict:
+    """What the report plots, kept small: ROC and precision-recall curves (≤ `n_points` points),
+    histograms of normal and anomalous test scores on shared bins, and the per-epoch training losses."""
+    from sklearn.metrics import precision_recall_curve, roc_curve
+
+    out: dict = {}
+    if len(np.unique(y_test)) == 2:
+        fpr, tpr, _ = roc_curve(y_test, scores)
+        precision, recall, _ = precision_recall_curve(y_test, scores)
+        out["roc"] = {"fpr": _thin(fpr, n_points), "tpr": _thin(tpr, n_points)}
+        out["pr"] = {"recall": _thin(recall, n_points), "precision": _thin(precision, n_points)}
+    low, high = np.percentile(scores, [0.5, 99.5])
+    if not high > low:
+        low, high = float(scores.min()), float(scores.max()) + 1e-12
+    edges = np.linspace(low, high, n_bins + 1)
+    clipped = np.clip(scores, low, high)
+    out["histogram"] = {"edges": _thin(edges, n_bins + 1),
+                        "normal": np.histogram(clipped[y_test == 0], edges)[0].tolist(),
+                        "anomaly": np.histogram(clipped[y_test == 1], edges)[0].tolist()}
+    if history:
+        keep = np.linspace(0, len(history) - 1, min(len(history), n_points)).round().astype(int)
+        out["history"] = [{k: round(float(v), 6) for k, v in history[i].items()} | {"epoch": int(i) + 1}
+                          for i in keep]
+    return out
 
 
 def _random_split(n: int, train_ratio: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
