@@ -354,7 +354,7 @@ class ARN(TorchDetector):
             # kdd99-rev, seed 0). See docs/models/arn.md.
             params.update(discriminator_hidden=[128, 128, 64, 32, 16], label_noise=0.0)
             if n_train <= 5_000:      # embedded sets: a few seconds
-                params.update(epochs=60, batch_size=256)
+                params.update(epochs=40, batch_size=256)
             elif n_train <= 60_000:   # bank, nsl-kdd 20 %: well under a minute
                 params.update(epochs=10, batch_size=512)
             else:                     # kdd99 variants, covertype: 30,000-row subsample, a few minutes
