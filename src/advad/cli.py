@@ -168,6 +168,14 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 1 if any("error" in run for run in result["runs"]) else 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from advad.report import write_report
+
+    md_path, html_path = write_report(args.folder, args.out)
+    print(f"advad: wrote {md_path} and {html_path}", file=sys.stderr)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advad", description="Adversarial anomaly detection: models, data, benchmarks.")
@@ -221,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", action="store_true", help="print the JSON document (SPEC §4) on stdout")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     bench.set_defaults(func=cmd_bench)
+
+    report = sub.add_parser("report", help="Markdown + HTML scoreboard of a results folder (bench --out)")
+    report.add_argument("folder", help="folder holding results.sqlite")
+    report.add_argument("--out", help="where to write report.md, report.html (default: the folder)")
+    report.set_defaults(func=cmd_report)
     return parser
 
 

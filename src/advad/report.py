@@ -1,0 +1,208 @@
+"""`advad report DIR`: the scoreboard of a results store as Markdown and self-contained HTML.
+
+Per paper table (or per protocol for runs outside a preset): our mean ± std (n) beside the paper's
+number and the difference; then, per (model, dataset), ROC and precision-recall curves of every seed
+and task, the histogram of normal vs anomalous test scores (AMA Fig. 4) and the training losses.
+Figures are PNGs (matplotlib, Agg): files next to the Markdown, inlined as data URIs in the HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections import defaultdict
+from pathlib import Path
+import numpy as np
+
+from advad import __version__
+from advad.bench import summarize
+from advad.serialization import atomic_write_bytes
+from advad.store import ResultStore
+
+METRIC_ORDER = ("f1", "precision", "recall", "auroc", "auprc")
+
+
+def _references():
+    from advad.references import load_references
+
+    return load_references()
+
+
+def _paper_values(refs, entry: dict, paper_table: str | None) -> list[tuple[str, float]]:
+    """Published values for one summary row: from its preset's table, else every table that has it."""
+    if refs is None:
+        return []
+    rows = refs[(refs["model"] == entry["model"]) & (refs["dataset"] == entry["dataset"])
+                & (refs["metric"] == entry["metric"]) & (refs["protocol"] == entry["protocol"])
+                & (refs["variant"].fillna("") == entry.get("variant", ""))
+                & (refs["task"].fillna("") == (entry.get("task") or ""))]
+    if paper_table:
+        paper, table = paper_table.split(":")
+        rows = rows[(rows["paper"] == paper) & (rows["table"] == table)]
+    return [(f"{r.paper} {r.table_label if isinstance(r.table_label, str) else r.table}", float(r.value))
+            for r in rows.itertuples()]
+
+
+def scoreboard(runs: list[dict]) -> list[dict]:
+    """Sections of summary rows with the papers' values: [{"title", "rows": [{...}]}]."""
+    try:
+        refs = _references()
+    except Exception:  # the references ship with advad; a broken install still gets our numbers
+        refs = None
+    by_section: dict[str, list[dict]] = defaultdict(list)
+    for run in runs:
+        if "error" not in run:
+            by_section[run.get("paper") or f"protocol {run['protocol']}"].append(run)
+    sections = []
+    for title, members in sorted(by_section.items()):
+        paper_table = title if ":" in title else None
+        rows = []
+        for entry in sorted(summarize(members), key=lambda e: (e["dataset"], e.get("task") or "", e["model"],
+                                                                 e.get("variant", ""), _metric_rank(e["metric"]))):
+            papers = _paper_values(refs, entry, paper_table)
+            rows.append({**entry, "papers": papers,
+                         "diff": entry["mean"] - papers[0][1] if papers else None})
+        sections.append({"title": title, "rows": rows})
+    return sections
+
+
+def _metric_rank(metric: str) -> int:
+    return METRIC_ORDER.index(metric) if metric in METRIC_ORDER else len(METRIC_ORDER)
+
+
+# ---------------------------------------------------------------------------------------- figures
+def _figure_png(runs: list[dict]) -> bytes | None:
+    """ROC, precision-recall, score histogram (first seed) and training losses of one (model, dataset)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with_diag = [r for r in runs if r.get("diagnostics")]
+    if not with_diag:
+        return None
+    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
+    roc_ax, pr_ax, hist_ax, loss_ax = axes
+    for run in with_diag:
+        diag, label = run["diagnostics"], f"seed {run['seed']}" + (f" {run['task']}" if run.get("task") else "")
+        if "roc" in diag:
+            roc_ax.plot(diag["roc"]["fpr"], diag["roc"]["tpr"], lw=1, alpha=0.7, label=label)
+            pr_ax.plot(diag["pr"]["recall"], diag["pr"]["precision"], lw=1, alpha=0.7)
+    roc_ax.plot([0, 1], [0, 1], "k:", lw=0.8)
+    roc_ax.set(title="ROC", xlabel="false positive rate", ylabel="true positive rate")
+    pr_ax.set(title="precision-recall", xlabel="recall", ylabel="precision", ylim=(0, 1.02))
+    if len(with_diag) <= 6:
+        roc_ax.legend(fontsize=7, loc="lower right")
+    first = with_diag[0]["diagnostics"]["histogram"]
+    edges = np.asarray(first["edges"])
+    widths = np.diff(edges)
+    for key, color in (("normal", "tab:blue"), ("anomaly", "tab:red")):
+        counts = np.asarray(first[key], dtype=float)
+        density = counts / max(counts.sum(), 1) / np.where(widths > 0, widths, 1)
+        hist_ax.bar(edges[:-1], density, width=widths, align="edge", alpha=0.55, color=color, label=key)
+    hist_ax.set(title=f"test scores (seed {with_diag[0]['seed']})", xlabel="anomaly score", ylabel="density")
+    hist_ax.legend(fontsize=8)
+    history = with_diag[0]["diagnostics"].get("history")
+    if history:
+        epochs = [h["epoch"] for h in history]
+        for name in [k for k in history[0] if k not in ("epoch", "selection")]:
+            loss_ax.plot(epochs, [h.get(name, math.nan) for h in history], lw=1, label=name)
+        loss_ax.set(title="training losses", xlabel="epoch")
+        loss_ax.legend(fontsize=7)
+    else:
+        loss_ax.text(0.5, 0.5, "no training losses\n(not a neural model)", ha="center", va="center")
+        loss_ax.set_axis_off()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------------------------------- writers
+def _fmt(entry: dict) -> list[str]:
+    ours = f"{entry['mean']:.3f} ± {entry['std']:.3f} ({entry['n']})"
+    papers = "; ".join(f"{value:.3f} ({where})" for where, value in entry["papers"]) or "–"
+    diff = f"{entry['diff']:+.3f}" if entry["diff"] is not None else "–"
+    model = entry["model"] + (f" [{entry['variant']}]" if entry.get("variant") else "")
+    return [entry["dataset"], entry.get("task") or "", model, entry["metric"], ours, papers, diff]
+
+
+HEADER = ["dataset", "task", "model", "metric", "ours: mean ± std (n)", "paper", "ours − paper"]
+
+
+def write_report(folder: str | Path, out: str | Path | None = None) -> tuple[Path, Path]:
+    """Write `report.md` (with PNGs in `report_files/`) and a self-contained `report.html`."""
+    folder = Path(folder)
+    if not (folder / "results.sqlite").is_file():
+        raise FileNotFoundError(f"{folder} holds no results store (results.sqlite); run "
+                                f"`advad bench ... --out {folder}` first")
+    out = Path(out) if out else folder
+    runs = ResultStore(folder).runs()
+    sections = scoreboard(runs)
+    figures_dir = out / "report_files"
+    figures_dir.mkdir(parents=True, exist_ok=True)
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for run in runs:
+        if "error" not in run:
+            groups[(run["model"], run.get("variant", ""), run["dataset"], run["protocol"])].append(run)
+    figures = []
+    for (model, variant, dataset, protocol), members in sorted(groups.items()):
+        png = _figure_png(members)
+        if png is None:
+            continue
+        name = "_".join(part for part in (model, variant, dataset, protocol) if part)
+        name = "".join(c if c.isalnum() or c in "-_." else "-" for c in name) + ".png"
+        atomic_write_bytes(figures_dir / name, png)
+        title = f"{model}{f' [{variant}]' if variant else ''} on {dataset} ({protocol}, {len(members)} runs)"
+        figures.append((title, name, png))
+    failures = [run for run in runs if "error" in run]
+
+    md = [f"# advad scoreboard\n", f"{len(runs)} runs from `{folder}` (advad {__version__}). Ours: mean ± "
+          "sample std over seeds (n). Paper: the published value beside it; the difference is ours minus "
+          "the first published value.\n"]
+    for section in sections:
+        md += [f"\n## {section['title']}\n", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        md += ["| " + " | ".join(_fmt(entry)) + " |" for entry in section["rows"]]
+    if failures:
+        md += ["\n## Failed runs\n"] + [f"- {r['model']} on {r['dataset']} seed {r['seed']}: {r['error']}"
+                                         for r in failures]
+    md.append("\n## Figures\n")
+    md += [f"### {title}\n\n![{title}](report_files/{name})\n" for title, name, _ in figures]
+    md_path = out / "report.md"
+    atomic_write_bytes(md_path, "\n".join(md).encode())
+
+    parts = [f"<h1>advad scoreboard</h1><p>{len(runs)} runs from <code>{html.escape(str(folder))}</code> "
+             f"(advad {__version__}). Ours: mean ± sample std over seeds (n); difference = ours − paper.</p>"]
+    for section in sections:
+        parts.append(f"<h2>{html.escape(section['title'])}</h2><table><tr>"
+                     + "".join(f"<th>{html.escape(h)}</th>" for h in HEADER) + "</tr>")
+        for entry in section["rows"]:
+            cells = _fmt(entry)
+            cls = "" if entry["diff"] is None else (" class='below'" if entry["diff"] < -0.02 else " class='ok'")
+            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells[:-1])
+                         + f"<td{cls}>{html.escape(cells[-1])}</td></tr>")
+        parts.append("</table>")
+    if failures:
+        parts.append("<h2>Failed runs</h2><ul>" + "".join(
+            f"<li>{html.escape(r['model'])} on {html.escape(r['dataset'])} seed {r['seed']}: "
+            f"{html.escape(r['error'])}</li>" for r in failures) + "</ul>")
+    parts.append("<h2>Figures</h2>")
+    for title, _, png in figures:
+        data = base64.b64encode(png).decode()
+        parts.append(f"<figure><img alt='{html.escape(title)}' src='data:image/png;base64,{data}'>"
+                     f"<figcaption>{html.escape(title)}</figcaption></figure>")
+    style = ("body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
+             "margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}"
+             "th{background:#f3f3f3}.below{background:#fde2e2}.ok{background:#e2f5e2}img{max-width:100%}"
+             "figcaption{font-size:13px;color:#555}")
+    document = (f"<!doctype html><html><head><meta charset='utf-8'><title>advad scoreboard</title>"
+                f"<style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    html_path = out / "report.html"
+    atomic_write_bytes(html_path, document.encode())
+    return md_path, html_path
+
+
+__all__ = ["scoreboard", "write_report"]
