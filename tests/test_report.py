@@ -1,0 +1,64 @@
+"""`advad report`: the scoreboard's Markdown and HTML, checked in headless Chromium when present."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from advad.bench import run_bench
+from advad.cli import main
+from advad.report import scoreboard
+from advad.store import ResultStore
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("results")
+    run_bench(models=["iforest", "ae"], datasets=["loop", "four-dot"], seeds=2, budget="smoke", out=folder,
+              progress=False)
+    return folder
+
+
+def test_scoreboard_puts_the_papers_value_beside_ours():
+    runs = [{"model": "iforest", "dataset": "kdd99", "protocol": "topk", "seed": s, "paper": "rcgan:table1",
+             "metrics": {"f1": f1}} for s, f1 in enumerate([0.92, 0.93])]
+    (section,) = scoreboard(runs)
+    (row,) = section["rows"]
+    assert section["title"] == "rcgan:table1" and row["n"] == 2
+    assert row["papers"] and row["papers"][0][0].startswith("rcgan")
+    assert row["diff"] == pytest.approx(0.925 - row["papers"][0][1])
+
+
+def test_report_writes_markdown_html_and_figures(store, capsys):
+    assert main(["report", str(store)]) == 0
+    markdown = (store / "report.md").read_text()
+    assert "| loop |" in markdown and "iforest" in markdown and "ae" in markdown
+    figures = sorted(p.name for p in (store / "report_files").iterdir())
+    assert figures == ["ae_four-dot_topk.png", "ae_loop_topk.png", "iforest_four-dot_topk.png", "iforest_loop_topk.png"]
+    assert all((store / "report_files" / name).read_bytes()[:4] == b"\x89PNG" for name in figures)
+    html = (store / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4 and "<table>" in html
+
+
+def test_report_of_a_folder_without_store_is_a_clear_error(tmp_path, capsys):
+    assert main(["report", str(tmp_path)]) == 1
+    assert "holds no results store" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not installed (.ci/run installs it)")
+def test_html_report_renders_in_headless_chromium(store, tmp_path):
+    main(["report", str(store)])
+    page = (store / "report.html").as_uri()
+    dom = subprocess.run(["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page],
+                         capture_output=True, text=True, timeout=120).stdout
+    assert dom.count("<table>") == 1 and dom.count("<img") == 4 and "advad scoreboard" in dom
+    shot = tmp_path / "report.png"
+    subprocess.run(["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile2'}",
+                    f"--screenshot={shot}", "--window-size=1400,1800", page], capture_output=True, timeout=120)
+    assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 50_000  # a rendered page, not blank
+    assert len(ResultStore(store).runs()) == 8
