@@ -6,8 +6,12 @@ from advad.base import BaseDetector, InputError  # noqa: E402
 from advad.models import list_models, load, make_detector  # noqa: E402
 from advad.models.ae import AutoEncoder  # noqa: E402
 from advad.models.alad import ALAD  # noqa: E402
+from advad.models.ama import AMA  # noqa: E402
+from advad.models.arn import ARN  # noqa: E402
+from advad.models.maesi import MAESI  # noqa: E402
+from advad.models.rcgan import RCGAN  # noqa: E402
 from advad.models.classical import IForest, OCSVM  # noqa: E402
 from advad.serialization import ModelFileError  # noqa: E402
 
-__all__ = ["ALAD", "AutoEncoder", "BaseDetector", "IForest", "InputError", "ModelFileError", "OCSVM", "list_models", "load",
+__all__ = ["ALAD", "AMA", "ARN", "AutoEncoder", "MAESI", "RCGAN", "BaseDetector", "IForest", "InputError", "ModelFileError", "OCSVM", "list_models", "load",
            "make_detector", "__version__"]
