@@ -233,6 +233,8 @@ class ARN(TorchDetector):
     preprocessing : ``"minmax"`` (default; the paper's scaling, fitted on the training rows) or any of
         ``"none"``, ``"standard"``, ``"auto"``. One-hot columns are never rescaled.
     init : ``"xavier"`` or ``"normal"`` (N(0, 0.01²), the authors').
+    ema_decay : score (and generate) with exponential moving averages of the weights (e.g. 0.999);
+        ``None`` (default, the paper) uses the last weights.
     n_threads : CPU threads for training (1: these small MLPs train fastest on one thread of a shared
         machine; ``None``: every CPU, or $OMP_NUM_THREADS).
     max_train_samples, random_state, device, verbose, checkpoint_dir, checkpoint_every,
@@ -254,7 +256,7 @@ class ARN(TorchDetector):
                  lr_d: float = 1e-4, lr_g: float = 1e-3, beta1: float = 0.9, epochs: int = 100,
                  batch_size: int = 1024, labelled_batch_size: int | None = None, score: str = "probability",
                  preprocessing: str = "minmax", init: str = "xavier", max_train_samples: int | None = None,
-                 n_threads: int | None = 1, random_state: int | None = None, device: str = "auto",
+                 ema_decay: float | None = None, n_threads: int | None = 1, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                  score_batch_size: int = 4096):
         self.contamination = contamination
@@ -288,6 +290,7 @@ class ARN(TorchDetector):
         self.init = init
         self.max_train_samples = max_train_samples
         self.n_threads = n_threads
+        self.ema_decay = ema_decay
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -454,6 +457,9 @@ class ARN(TorchDetector):
 
     def _schedule(self, config: dict) -> tuple[int, int]:
         return int(self.epochs), int(self.batch_size)
+
+    def _ema(self, config: dict) -> dict[str, float]:
+        return {} if self.ema_decay is None else {"D": float(self.ema_decay), "G": float(self.ema_decay)}
 
     def _n_threads(self, config: dict, batch_size: int) -> int | None:
         return None if self.n_threads is None else int(self.n_threads)
