@@ -104,3 +104,5 @@ def test_paper_preset_expands_to_the_tables_cells():
     assert {("iforest", "kdd99"), ("iforest", "musk"), ("alad", "arrhythmia")} <= {(c.model, c.dataset) for c in cells}
     assert {c.seed for c in cells} == {0, 1}
     assert any("not implemented yet" in m and "dagmm" in m for m in messages) or "dagmm" in {c.model for c in cells}
+    only = plan_paper("rcgan:table1", 1, "smoke", log=messages.append, models=["iforest"], datasets=["musk"])
+    assert [(c.model, c.dataset) for c in only] == [("iforest", "musk")]

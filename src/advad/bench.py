@@ -89,15 +89,18 @@ def plan(models: list[str] | None, datasets: list[str] | None, protocol: str, se
 
 
 def plan_paper(preset: str, seeds: int | list[int] | None, budget: str, params: dict | None = None,
-               log: Callable[[str], None] = print) -> list[Cell]:
+               log: Callable[[str], None] = print, models: list[str] | None = None,
+               datasets: list[str] | None = None) -> list[Cell]:
     """The cells of one paper table (`advad.references` presets), for the models and data sets this
-    installation has; the others are listed on `log` and left out."""
+    installation has (and, if given, only `models` / `datasets`); the others are listed on `log`."""
     from advad.references import get_preset, preset_runs
 
     spec = get_preset(preset)
     known_models, known_data = set(list_models()), set(list_datasets())
     cells, skipped = [], defaultdict(set)
     for run in preset_runs(preset):
+        if (models and run["model"] not in models) or (datasets and run["dataset"] not in datasets):
+            continue
         if run["model"] not in known_models:
             skipped["models not implemented yet"].add(run["model"])
             continue
@@ -208,15 +211,15 @@ def run_bench(models: list[str] | None = None, datasets: list[str] | None = None
     """Run a sweep and return {"runs": [...], "summary": [...]}.
 
     `params` override model parameters in every run (after the model's budget defaults);
-    `protocol_params` override protocol conventions; `paper` replaces models/datasets/protocol with a
-    paper table's preset. A failing run is recorded with its error and the sweep goes on; `summary`
+    `protocol_params` override protocol conventions; `paper` runs a paper table's preset instead
+    (restricted to `models` / `datasets` when they are given). A failing run is recorded with its error and the sweep goes on; `summary`
     covers the successful runs. With `out`, the runs already stored there are not run again.
     """
     log = log or (lambda message: print(message, file=sys.stderr))
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
     if paper:
-        cells = plan_paper(paper, seeds, budget, params, log)
+        cells = plan_paper(paper, seeds, budget, params, log, models, datasets)
     else:
         cells = plan(models, datasets, protocol, 5 if seeds is None else seeds, budget, params, protocol_params)
     for name in sorted({cell.dataset for cell in cells}):
