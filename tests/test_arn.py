@@ -87,8 +87,10 @@ def test_score_of_a_row_does_not_depend_on_its_batch(fitted):
     det.set_params(score_batch_size=3)
     chunked = det.decision_function(mixed)
     det.set_params(score_batch_size=4096)
-    np.testing.assert_allclose(alone, together, rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(chunked, together, rtol=1e-6, atol=1e-9)
+    # equal up to float32 GEMM rounding (BLAS kernels differ between 1-row and many-row products);
+    # with the authors' batch statistics the scores would move by far more than this
+    np.testing.assert_allclose(alone, together, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(chunked, together, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("variant", ["gumbel", "numeric"])

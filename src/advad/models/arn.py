@@ -150,20 +150,25 @@ class _Generator(nn.Module):
         return mu, logvar.clamp(-12.0, 8.0)
 
     def decode(self, z: torch.Tensor, tau: torch.Tensor | float, stochastic: bool = True,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """x̃ from z: Gaussian numeric columns (sampled when `stochastic`), one-hot groups (straight-
-        through Gumbel-softmax at temperature `tau` when `stochastic`, else the arg-max category)."""
+        through Gumbel-softmax at temperature `tau` when `stochastic`, else the arg-max category).
+        Also returns the numeric heads' means and log-variances (None without numeric columns)."""
         h = self.decoder(z)
         parts = []
+        mean = logvar = None
         if self.num_mean is not None:
             mean = self.num_mean(h)
             if self.mean_act == "sigmoid":
                 mean = torch.sigmoid(mean)
-            if self.num_logvar is not None and stochastic:
+            sample = mean
+            if self.num_logvar is not None:
                 logvar = self.num_logvar(h).clamp(-14.0, 4.0)
-                eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
-                mean = mean + torch.exp(0.5 * logvar) * eps
-            parts.append(mean)
+                if stochastic:
+                    eps = torch.randn(mean.shape, generator=generator, device=mean.device, dtype=mean.dtype)
+                    sample = mean + torch.exp(0.5 * logvar) * eps
+            parts.append(sample)
         if self.cat_logits is not None:
             logits = self.cat_logits(h)
             start = 0
@@ -174,17 +179,19 @@ class _Generator(nn.Module):
                     parts.append(F.gumbel_softmax(lg, tau=tau, hard=True))
                 else:
                     parts.append(F.one_hot(lg.argmax(dim=1), len(g)).to(lg.dtype))
-        return torch.cat(parts, dim=1)[:, self.inverse_order]
+        return torch.cat(parts, dim=1)[:, self.inverse_order], mean, logvar
 
     def forward(self, x: torch.Tensor, tau: torch.Tensor | float, generator: torch.Generator | None = None,
-                stochastic: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                stochastic: bool = True):
+        """(x̃, μ_z, log σ²_z, numeric means, numeric log-variances)."""
         mu, logvar = self.encode(x)
         if stochastic:
             eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
             z = mu + torch.exp(0.5 * logvar) * eps
         else:
             z = mu
-        return self.decode(z, tau, stochastic, generator), mu, logvar
+        xt, num_mean, num_logvar = self.decode(z, tau, stochastic, generator)
+        return xt, mu, logvar, num_mean, num_logvar
 
 
 def _kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -250,7 +257,8 @@ class ARN(TorchDetector):
                  decoder_hidden: tuple[int, ...] | list[int] = (32, 64),
                  discriminator_hidden: tuple[int, ...] | list[int] = (128, 256, 512, 128, 64, 32, 16),
                  discriminator_norm: str = "reference", dropout: float = 0.2, numeric_head: str = "gaussian",
-                 gamma: float = 100.0, categorical_weight: float = 0.5, kl_weight: float = 1.0,
+                 gamma: float = 100.0, categorical_weight: float = 0.5, variance_weight: float = 1.0,
+                 kl_weight: float = 1.0,
                  kl_anneal: bool = False, temperature: float = 1.0, temperature_decay: float = 0.9995,
                  min_temperature: float = 0.1, label_noise: float = 0.3, label_noise_decay: float = 0.9995,
                  lr_d: float = 1e-4, lr_g: float = 1e-3, beta1: float = 0.9, epochs: int = 100,
@@ -272,6 +280,7 @@ class ARN(TorchDetector):
         self.numeric_head = numeric_head
         self.gamma = gamma
         self.categorical_weight = categorical_weight
+        self.variance_weight = variance_weight
         self.kl_weight = kl_weight
         self.kl_anneal = kl_anneal
         self.temperature = temperature
@@ -313,7 +322,7 @@ class ARN(TorchDetector):
         if self.labelled_batch_size is not None and (
                 not isinstance(self.labelled_batch_size, (int, np.integer)) or self.labelled_batch_size < 1):
             raise InputError(f"labelled_batch_size must be a positive integer or None; got {self.labelled_batch_size!r}")
-        for name in ("gamma", "categorical_weight", "kl_weight", "label_noise", "min_temperature"):
+        for name in ("gamma", "categorical_weight", "variance_weight", "kl_weight", "label_noise", "min_temperature"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value >= 0:
                 raise InputError(f"{name} must be a number >= 0; got {value!r}")
@@ -471,6 +480,7 @@ class ARN(TorchDetector):
         num_idx = torch.tensor(numeric, dtype=torch.long, device=device)
         group_idx = [torch.tensor(g, dtype=torch.long, device=device) for g in groups]
         gamma, cat_w, kl_w = float(self.gamma), float(self.categorical_weight), float(self.kl_weight)
+        variance_weight = float(self.variance_weight) / max(gamma, 1e-12)
         noise, noise_decay = float(self.label_noise), float(self.label_noise_decay)
         tau0, tau_decay, tau_min = float(self.temperature), float(self.temperature_decay), float(self.min_temperature)
         kl_anneal = bool(self.kl_anneal)
@@ -504,10 +514,20 @@ class ARN(TorchDetector):
             pick = torch.randint(len(labelled), (k_labelled,), generator=generator, device=device)
             return torch.cat([x, labelled[pick]]), torch.cat([y, torch.ones(k_labelled, device=device)])
 
-        def reconstruction(x: torch.Tensor, xt: torch.Tensor) -> torch.Tensor:
+        gaussian = self.numeric_head == "gaussian"
+
+        def reconstruction(x: torch.Tensor, xt: torch.Tensor, num_mean, num_logvar) -> torch.Tensor:
+            """γ-weighted part: squared error of the numeric means (of the sample for ``"mean"`` heads)
+            and of the one-hot groups; plus, for Gaussian heads, the Gaussian negative log-likelihood
+            of x that fits their variances (the means held fixed), so the sampled x̃ spreads around
+            the reconstruction as the data spread around it."""
             rec = x.new_zeros(())
             if len(numeric):
-                rec = rec + (x[:, num_idx] - xt[:, num_idx]).pow(2).mean()
+                target = x[:, num_idx]
+                rec = rec + (target - (num_mean if num_mean is not None else xt[:, num_idx])).pow(2).mean()
+                if gaussian and num_logvar is not None:
+                    resid = (target - num_mean.detach()).pow(2)
+                    rec = rec + variance_weight * 0.5 * (num_logvar + resid * torch.exp(-num_logvar)).mean()
             if group_idx:
                 rec = rec + cat_w * sum((x[:, g] - xt[:, g]).pow(2).mean() for g in group_idx) / len(group_idx)
             return rec
@@ -519,7 +539,7 @@ class ARN(TorchDetector):
             x, y = with_labelled(x)
             state["x"], state["y"] = x, y
             with torch.no_grad():
-                xt, _, _ = G(x, tau, generator)
+                xt = G(x, tau, generator)[0]
             loss_real = F.binary_cross_entropy_with_logits(D(x), targets(y, amp))
             loss_fake = F.binary_cross_entropy_with_logits(D(xt, generated=True), targets(1.0 - y, amp))
             return loss_real + loss_fake, {"real": loss_real.detach(), "fake": loss_fake.detach()}
@@ -527,9 +547,9 @@ class ARN(TorchDetector):
         def g_loss(_: torch.Tensor):
             tau, _, beta = schedules()
             x, y = state.pop("x"), state.pop("y")
-            xt, mu, logvar = G(x, tau, generator)
+            xt, mu, logvar, num_mean, num_logvar = G(x, tau, generator)
             adv = F.binary_cross_entropy_with_logits(D(xt, generated=True), y)
-            rec = reconstruction(x, xt)
+            rec = reconstruction(x, xt, num_mean, num_logvar)
             kl = _kl(mu, logvar)
             return adv + gamma * rec + beta * kl, {"adv": adv.detach(), "rec": rec.detach(), "kl": kl.detach()}
 
@@ -538,10 +558,10 @@ class ARN(TorchDetector):
                 D.step += 1
             tau, amp, beta = schedules()
             x, y = with_labelled(x)
-            xt, mu, logvar = G(x, tau, generator)
+            xt, mu, logvar, num_mean, num_logvar = G(x, tau, generator)
             loss_real = F.binary_cross_entropy_with_logits(D(x), targets(y, amp))
             loss_fake = F.binary_cross_entropy_with_logits(D(xt, generated=True), targets(1.0 - y, amp))
-            rec = reconstruction(x, xt)
+            rec = reconstruction(x, xt, num_mean, num_logvar)
             kl = _kl(mu, logvar)
             return (loss_real + loss_fake + gamma * rec + beta * kl,
                     {"real": loss_real.detach(), "fake": loss_fake.detach(), "rec": rec.detach(), "kl": kl.detach()})
@@ -596,7 +616,7 @@ class ARN(TorchDetector):
             gen.manual_seed(int(seed) + 1)
             for start in range(0, len(Xv), bs):
                 xb = torch.from_numpy(self._transform(Xv[start:start + bs])).to(device)
-                xt, _, _ = G(xb, float(self.min_temperature) or 1.0, gen, stochastic=sample)
+                xt = G(xb, float(self.min_temperature) or 1.0, gen, stochastic=sample)[0]
                 out[start:start + bs] = xt.float().cpu().numpy()
         raw = out * self.scale_ + self.shift_ if self.preprocessing_ != "none" else out
         raw = raw.astype(np.float32)
