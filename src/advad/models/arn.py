@@ -200,7 +200,6 @@ def _kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------------------------- detector
-@register("arn")
 class ARN(TorchDetector):
     """Adversarial Regularized Reconstruction (ARN) — anomaly detection and near-copy outlier generation.
 
@@ -645,6 +644,10 @@ class ARN(TorchDetector):
         return raw
 
 
+if __name__ != "__main__":  # `python -m advad.models.arn` re-executes this file; register once
+    register("arn")(ARN)
+
+
 # --------------------------------------------------------------------------------------------- Fig. 6
 def plot_generation(detector: ARN, X_normal: np.ndarray, X_anomalous: np.ndarray, path: str, *,
                     n_rows: int = 200, feature_names: list[str] | None = None, columns: Sequence[int] | None = None,
@@ -734,4 +737,6 @@ def _main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(_main())
+    from advad.models.arn import _main as _registered_main  # the package's module, whose ARN is registered
+
+    raise SystemExit(_registered_main())
