@@ -162,9 +162,12 @@ def test_bench_params_budgets():
     class D:
         def __init__(self, shape, name):
             self.X, self.name = np.zeros(shape, np.float32), name
-    assert ALAD.bench_params(D((452, 274), "arrhythmia"), "paper") == {}
-    assert ALAD.bench_params(D((494021, 121), "kdd99"), "paper") == {}
+    # Arrhythmia: Table XIII as is, in the paper's Table II configuration (no D_zz), L1 score
+    assert ALAD.bench_params(D((452, 274), "arrhythmia"), "paper") == {"use_dzz": False, "score": "l1"}
+    assert ALAD.bench_params(D((494021, 121), "kdd99"), "paper") == {"preprocessing": "minmax"}
     quick = ALAD.bench_params(D((494021, 121), "kdd99"), "quick")
-    assert quick["max_train_samples"] <= 100_000
+    assert quick["max_train_samples"] <= 100_000 and quick["preprocessing"] == "minmax"
+    for budget in ("quick", "paper"):
+        ALAD(**ALAD.bench_params(D((3772, 6), "thyroid"), budget))._check_params()
     assert ALAD.bench_params(D((10, 28, 28), "fashion-mnist"), "smoke")["epochs"] <= 2
     json.dumps(quick)
