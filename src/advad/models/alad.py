@@ -38,7 +38,7 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
 KDD_MIN_ROWS = 20_000  # tabular training sets at least this large get the KDD99 networks
 # `quick` budget on KDD99-sized sets: a seeded training subsample, fewer epochs at a 10× learning rate,
 # min-max scaled inputs (docs/models/alad.md "Benchmark settings").
-KDD_QUICK: dict[str, Any] = {"epochs": 5, "max_train_samples": 50_000, "learning_rate": 1e-4, "ema_warmup": True,
+KDD_QUICK: dict[str, Any] = {"epochs": 10, "max_train_samples": 100_000, "learning_rate": 1e-4, "ema_warmup": True,
                              "preprocessing": "minmax"}
 
 
