@@ -79,6 +79,7 @@ class ALAD(TorchDetector):
     """
 
     _SCORE_OVERRIDE: ClassVar[str | None] = None
+    score_names: ClassVar[tuple[str, ...]] = SCORES  # what `score_all` returns (RCGAN has its own)
 
     def __init__(self, contamination: float = 0.1, architecture: str = "auto", latent_dim: int | None = None,
                  epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
@@ -312,16 +313,17 @@ class ALAD(TorchDetector):
             del self._SCORE_OVERRIDE
 
     def score_all(self, X: Any) -> dict[str, np.ndarray]:
-        """All four scores of X in one pass: ``{"fm": ..., "l1": ..., "l2": ..., "logits": ...}``."""
+        """Every score of X in one pass, e.g. ``{"fm": ..., "l1": ..., "l2": ..., "logits": ...}``."""
         self._check_fitted()
         X = self._validate(X, fitting=False)
         from advad.engine import batched_inference
 
         nets = self.inference_networks_
-        stacked = batched_inference(lambda xb: torch.stack(self._scores_tensor(nets, xb, SCORES), dim=1),
+        kinds = self.score_names
+        stacked = batched_inference(lambda xb: torch.stack(self._scores_tensor(nets, xb, kinds), dim=1),
                                     self._transform_lazy(X), device=self.device_,
                                     batch_size=int(self.score_batch_size), modules=list(nets.values()))
-        return {kind: stacked[:, i] for i, kind in enumerate(SCORES)}
+        return {kind: stacked[:, i] for i, kind in enumerate(kinds)}
 
 
 # --------------------------------------------------------------------------- architectures

@@ -95,6 +95,8 @@ class RCGAN(ALAD):
     score_batch_size : as in every advad PyTorch detector.
     """
 
+    score_names = SCORES  # `score_all` (inherited from ALAD) returns these
+
     use_dzz: ClassVar[bool] = False  # RCGAN's objective (Eq. 10) has no latent discriminator
 
     # Splits of §5.3; Musk's "original split" does not exist in the ODDS file: 50/50 (the DAGMM/ALAD
@@ -322,18 +324,6 @@ class RCGAN(ALAD):
             return super(ALAD, self).decision_function(X)
         finally:
             del self._score_override
-
-    def score_all(self, X: Any) -> dict[str, np.ndarray]:
-        """All scores of X in one pass: ``{"dxx": ..., "features": ..., "l1": ..., "l2": ...}``."""
-        from advad.engine import batched_inference
-
-        self._check_fitted()
-        X = self._validate(X, fitting=False)
-        nets = self.inference_networks_
-        stacked = batched_inference(lambda xb: torch.stack(self._scores_tensor(nets, xb, SCORES), dim=1),
-                                    self._transform_lazy(X), device=self.device_,
-                                    batch_size=int(self.score_batch_size), modules=list(nets.values()))
-        return {kind: stacked[:, i] for i, kind in enumerate(SCORES)}
 
     # ------------------------------------------------------------------ the discriminator maps (Fig. 3)
     def discriminator_outputs(self, X: Any) -> dict[str, np.ndarray]:
