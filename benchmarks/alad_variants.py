@@ -68,8 +68,8 @@ def main() -> None:
     summary = []
     for kind in ("fm", "l1", "l2", "logits"):
         f1 = [r["metrics"]["f1"] for r in runs if r["score"] == kind]
-        summary.append({"score": kind, "metric": "f1", "mean": float(np.mean(f1)), "std": float(np.std(f1)), "n": len(f1)})
-        print(kind, f"F1 {np.mean(f1):.3f} ± {np.std(f1):.3f}", file=sys.stderr)
+        summary.append({"score": kind, "metric": "f1", "mean": float(np.mean(f1)), "std": float(np.std(f1, ddof=1)), "n": len(f1)})
+        print(kind, f"F1 {np.mean(f1):.3f} ± {np.std(f1, ddof=1):.3f}", file=sys.stderr)
     json.dump({"runs": runs, "summary": summary}, sys.stdout, indent=1)
 
 
