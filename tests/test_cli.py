@@ -35,3 +35,17 @@ def test_unknown_model_and_bad_param_syntax(capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "bench" in capsys.readouterr().out
+
+
+def test_plot_discriminator_map_writes_png_and_summary(capsys, tmp_path):
+    import json
+
+    out = tmp_path / "map.png"
+    assert main(["plot", "discriminator-map", "--datasets", "four-dot", "--epochs", "1", "--resolution", "9",
+                 "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "map.npz").exists()
+    assert set(summary["fit_seconds"]) == {"rcgan/four-dot", "alad/four-dot"}
+    assert len(summary["four_dot_dots_vs_gaps"]["rcgan/dxz"]) == 2
+    assert main(["plot", "discriminator-map", "--datasets", "thyroid", "--out", str(out)]) == 1
+    assert "need 2-D data: thyroid" in capsys.readouterr().err

@@ -176,6 +176,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------- plot
+def cmd_plot(args: argparse.Namespace) -> int:
+    from advad.plots import SYNTHETIC_SETS, discriminator_map_command
+
+    datasets = _csv_list(args.datasets) or list(SYNTHETIC_SETS)
+    unknown = sorted(set(datasets) - set(SYNTHETIC_SETS))
+    if unknown:
+        raise ValueError(f"discriminator maps need 2-D data: {', '.join(unknown)} is not one of "
+                         f"{', '.join(SYNTHETIC_SETS)}")
+    log = (lambda text: print(f"advad: {text}", file=sys.stderr))
+    summary = discriminator_map_command(args.out, datasets, seed=args.seed, epochs=args.epochs,
+                                        resolution=args.resolution, params=_parse_params(args.param), log=log)
+    print(json.dumps(summary, indent=1))
+    print(f"advad: wrote {summary['path']}", file=sys.stderr)
+    return 0
+
+
 # ---------------------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="advad", description="Adversarial anomaly detection: models, data, benchmarks.")
@@ -234,6 +251,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("folder", help="folder holding results.sqlite")
     report.add_argument("--out", help="where to write report.md, report.html (default: the folder)")
     report.set_defaults(func=cmd_report)
+
+    plot = sub.add_parser("plot", help="paper figures")
+    plot_sub = plot.add_subparsers(dest="plot_command", metavar="FIGURE", required=True)
+    dmap = plot_sub.add_parser("discriminator-map", help="RCGAN Fig. 3: D_xz and D_xx of RCGAN and ALAD on the "
+                                                         "2-D synthetic sets, over [-3, 3]²")
+    dmap.add_argument("--out", default="discriminator_map.png", help="PNG to write (the arrays go beside it, .npz)")
+    dmap.add_argument("--datasets", help="comma-separated: loop, arc, four-dot (default: all three)")
+    dmap.add_argument("--seed", type=int, default=0)
+    dmap.add_argument("--epochs", type=int, help="training epochs of both models (default 150)")
+    dmap.add_argument("--resolution", type=int, default=121, help="grid points per axis")
+    dmap.add_argument("--param", action="append", metavar="KEY=VALUE",
+                      help="parameter for both models where they have it (e.g. penalty=uniform)")
+    plot.set_defaults(func=cmd_plot)
     return parser
 
 
