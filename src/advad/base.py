@@ -33,14 +33,15 @@ def _as_array(X: Any) -> np.ndarray:
     return np.asarray(X)
 
 
-def _check_finite(X: np.ndarray, what: str = "X") -> None:
-    finite = np.isfinite(X)
-    if not finite.all():
-        bad_rows = np.flatnonzero(~finite.reshape(len(X), -1).all(axis=1))
-        kinds = "NaN" if np.isnan(X).any() else "infinite values"
-        raise InputError(
-            f"{what} contains {kinds} in {len(bad_rows)} row(s) (first: row {bad_rows[0]}), or values too "
-            "large for float32. Impute or drop those rows before calling the detector.")
+def _check_finite(X: np.ndarray, what: str = "X", chunk_rows: int = 65_536) -> None:
+    """Raise `InputError` naming the rows with NaN/inf; checks chunk by chunk so memory stays flat."""
+    if all(np.isfinite(X[start:start + chunk_rows]).all() for start in range(0, len(X), chunk_rows)):
+        return
+    bad_rows = np.flatnonzero(~np.isfinite(X).reshape(len(X), -1).all(axis=1))
+    kinds = "NaN" if np.isnan(X).any() else "infinite values"
+    raise InputError(
+        f"{what} contains {kinds} in {len(bad_rows)} row(s) (first: row {bad_rows[0]}), or values too "
+        "large for float32. Impute or drop those rows before calling the detector.")
 
 
 class TabularEncoder:
@@ -273,7 +274,7 @@ class BaseDetector(BaseEstimator):
         if math.prod(X.shape[1:]) == 0:
             raise InputError(f"X has no features (shape {X.shape})")
         with np.errstate(over="ignore"):
-            X = X.astype(np.float32)
+            X = X.astype(np.float32, copy=False)  # no copy of float32 input: the models never write to X
         _check_finite(X)
         if fitting:
             self.input_shape_ = tuple(X.shape[1:])
