@@ -22,7 +22,7 @@ from advad.data import list_datasets
 from advad.engine import UpdateStep
 from advad.models._torch import TorchDetector
 from advad.models.registry import register
-from advad.nets import (FeatureDiscriminator, JointDiscriminator, PairDiscriminator, apply_spectral_norm,
+from advad.nets import (JointDiscriminator, PairDiscriminator, apply_spectral_norm,
                         conv_decoder, conv_encoder, conv_encoder_features, conv_features, dense_block,
                         init_weights, mlp)
 
@@ -78,7 +78,7 @@ class ALAD(TorchDetector):
     score_batch_size : rows per scoring chunk (memory is flat in the number of rows).
     """
 
-    _SCORE_OVERRIDE: ClassVar[str | None] = None
+    _score_override: ClassVar[str | None] = None  # set for one `decision_function(X, score=...)` call
     score_names: ClassVar[tuple[str, ...]] = SCORES  # what `score_all` returns (RCGAN has its own)
 
     def __init__(self, contamination: float = 0.1, architecture: str = "auto", latent_dim: int | None = None,
@@ -272,8 +272,12 @@ class ALAD(TorchDetector):
         ]
 
     # ------------------------------------------------------------------ scoring
+    def _fitted_score(self) -> str:
+        """The score `threshold_` and `predict` use."""
+        return self.score
+
     def _score_tensor(self, nets: dict[str, nn.Module], x: torch.Tensor) -> torch.Tensor:
-        return self._scores_tensor(nets, x, (self._SCORE_OVERRIDE or self.score,))[0]
+        return self._scores_tensor(nets, x, (self._score_override or self._fitted_score(),))[0]
 
     @staticmethod
     def _scores_tensor(nets: dict[str, nn.Module], x: torch.Tensor, kinds: tuple[str, ...]) -> list[torch.Tensor]:
@@ -299,18 +303,15 @@ class ALAD(TorchDetector):
         return out
 
     def decision_function(self, X: Any, score: str | None = None) -> np.ndarray:
-        """Anomaly scores of X (higher = more anomalous) with the fitted `score`, or another one of
-        ``"fm"``, ``"l1"``, ``"l2"``, ``"logits"`` for this call (``threshold_`` and ``predict``
-        always use the fitted `score`)."""
-        if score is None or score == self.score:
-            return super().decision_function(X)
-        if score not in SCORES:
-            raise InputError(f"score must be one of {SCORES}; got {score!r}")
-        self._SCORE_OVERRIDE = score
+        """Anomaly scores of X (higher = more anomalous) with the fitted score, or for this call another
+        of `score_names` (``threshold_`` and ``predict`` always use the fitted score)."""
+        if score is not None and score not in self.score_names:
+            raise InputError(f"score must be one of {self.score_names}; got {score!r}")
+        self._score_override = score
         try:
             return super().decision_function(X)
         finally:
-            del self._SCORE_OVERRIDE
+            del self._score_override
 
     def score_all(self, X: Any) -> dict[str, np.ndarray]:
         """Every score of X in one pass, e.g. ``{"fm": ..., "l1": ..., "l2": ..., "logits": ...}``."""

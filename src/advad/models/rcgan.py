@@ -283,9 +283,8 @@ class RCGAN(ALAD):
         ]
 
     # ------------------------------------------------------------------ scores, Eqs. (11) and (12)
-    def _score_tensor(self, nets: dict[str, nn.Module], x: torch.Tensor) -> torch.Tensor:
-        kind = getattr(self, "_score_override", None) or self.config_["score"]
-        return self._scores_tensor(nets, x, (kind,))[0]
+    def _fitted_score(self) -> str:
+        return self.config_["score"]  # "auto" resolved at fit: Eq. (11) for tabular data, Eq. (12) for images
 
     @staticmethod
     def _scores_tensor(nets: dict[str, nn.Module], x: torch.Tensor, kinds: tuple[str, ...]) -> list[torch.Tensor]:
@@ -310,20 +309,6 @@ class RCGAN(ALAD):
             else:
                 raise InputError(f"score must be one of {SCORES}; got {kind!r}")
         return out
-
-    def decision_function(self, X: Any, score: str | None = None) -> np.ndarray:
-        """Anomaly scores of X (higher = more anomalous) with the fitted `score`, or another of
-        ``"dxx"``, ``"features"``, ``"l1"``, ``"l2"`` for this call (``threshold_`` and ``predict``
-        always use the fitted score)."""
-        if score is None:
-            return super(ALAD, self).decision_function(X)
-        if score not in SCORES:
-            raise InputError(f"score must be one of {SCORES}; got {score!r}")
-        self._score_override = score
-        try:
-            return super(ALAD, self).decision_function(X)
-        finally:
-            del self._score_override
 
     # ------------------------------------------------------------------ the discriminator maps (Fig. 3)
     def discriminator_outputs(self, X: Any) -> dict[str, np.ndarray]:
