@@ -196,6 +196,7 @@ class BaseDetector(BaseEstimator):
             "advad_version": __version__,
             "model": self.model_name,
             "params": params,
+            "tuple_params": sorted(k for k, v in params.items() if isinstance(v, tuple)),  # JSON has lists only
             "base": {"threshold": self.threshold_, "input_shape": list(self.input_shape_),
                      "encoder": self.encoder_.to_json() if self.encoder_ else None},
             "state": state_meta,
@@ -206,6 +207,8 @@ class BaseDetector(BaseEstimator):
 
     def _restore(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
         """Counterpart of `save`, called by `advad.load` on a detector built from the saved params."""
+        for key in meta.get("tuple_params", []):
+            setattr(self, key, tuple(getattr(self, key)))
         base = meta["base"]
         encoder = base.get("encoder")
         self.encoder_ = TabularEncoder(encoder["columns"], encoder["categories"]) if encoder else None
