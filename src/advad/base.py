@@ -165,7 +165,7 @@ class BaseDetector(BaseEstimator):
                 raise InputError("y must contain only 0 (normal / unknown) and 1 (known anomaly)")
             y = y.astype(np.int64) if self.supports_y else None
         self._fit(X, y, **fit_kwargs)
-        self.decision_scores_ = self._checked_scores(X)
+        self.decision_scores_ = self._checked_scores(X, fitting=True)
         self.threshold_ = float(np.quantile(self.decision_scores_, 1.0 - self.contamination))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(np.int64)
         return self
@@ -173,7 +173,7 @@ class BaseDetector(BaseEstimator):
     def decision_function(self, X: Any) -> np.ndarray:
         """Anomaly score of each row of X, shape (n,); higher = more anomalous."""
         self._check_fitted()
-        return self._checked_scores(self._validate(X, fitting=False))
+        return self._checked_scores(self._validate(X, fitting=False), fitting=False)
 
     def predict(self, X: Any) -> np.ndarray:
         """1 for rows scored above `threshold_` (set at fit from `contamination`), else 0."""
@@ -243,6 +243,8 @@ class BaseDetector(BaseEstimator):
         if isinstance(X, pd.DataFrame):
             if X.shape[0] == 0:
                 raise InputError("X is empty (0 rows)")
+            if X.shape[1] == 0:
+                raise InputError(f"X is a DataFrame with no columns (shape {X.shape})")
             if fitting:
                 self.encoder_ = TabularEncoder.fit(X)
                 self.feature_names_in_ = np.asarray(self.encoder_.columns, dtype=object)
@@ -255,10 +257,16 @@ class BaseDetector(BaseEstimator):
         elif getattr(self, "encoder_", None) is not None:
             raise InputError(f"this {name} was fitted on a DataFrame with columns {self.encoder_.columns}; "
                              "pass a DataFrame with those columns")
+        if isinstance(X, np.ma.MaskedArray) and np.ma.is_masked(X):
+            raise InputError("X is a masked array with masked entries; fill them (X.filled(value)) or drop "
+                             "those rows")
         try:
             X = _as_array(X)
         except (TypeError, ValueError) as err:
             raise InputError(f"X could not be read as an array ({err})") from err
+        if np.iscomplexobj(X):
+            raise InputError(f"X has complex values (dtype {X.dtype}); pass real numbers, e.g. np.abs(X) or "
+                             "np.c_[X.real, X.imag]")
         if X.dtype == object or not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
             raise InputError(f"X has non-numeric values (dtype {X.dtype}); pass a DataFrame so categorical "
                              "columns are one-hot encoded, or convert them to numbers")
@@ -290,11 +298,21 @@ class BaseDetector(BaseEstimator):
                              f"shape {self.input_shape_}")
         return X
 
-    def _checked_scores(self, X: np.ndarray) -> np.ndarray:
-        scores = np.asarray(self._score(X), dtype=np.float64).reshape(-1)
-        if not np.isfinite(scores).all():
+    def _checked_scores(self, X: np.ndarray, fitting: bool) -> np.ndarray:
+        """Scores of X, or an error: at fit, non-finite training scores mean the model diverged; later,
+        non-finite scores of finite input mean rows too far outside the training range (overflow)."""
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below, not warned
+            scores = np.asarray(self._score(X), dtype=np.float64).reshape(-1)
+        bad = ~np.isfinite(scores)
+        if not bad.any():
+            return scores
+        name, rows = type(self).__name__, np.flatnonzero(bad)
+        if fitting:
             raise FloatingPointError(
-                f"{type(self).__name__} produced {int((~np.isfinite(scores)).sum())} non-finite scores; "
-                "the model diverged or the input is far outside the training range. Refit with a lower "
-                "learning rate or scale the input.")
-        return scores
+                f"{name} produced {len(rows)} non-finite scores on its training rows: the model diverged. "
+                "Refit with a lower learning rate or scale the input.")
+        magnitude = float(np.abs(X[rows[0]]).max())
+        raise InputError(
+            f"{name} cannot score {len(rows)} row(s) (first: row {rows[0]}, largest |value| {magnitude:.3g}): "
+            "they are so far outside the training range that the model's arithmetic overflows. Check their "
+            "units and scaling, or clip them to a plausible range.")
