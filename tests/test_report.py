@@ -62,3 +62,30 @@ def test_html_report_renders_in_headless_chromium(store, tmp_path):
                     f"--screenshot={shot}", "--window-size=1400,1800", page], capture_output=True, timeout=120)
     assert shot.read_bytes()[:4] == b"\x89PNG" and shot.stat().st_size > 50_000  # a rendered page, not blank
     assert len(ResultStore(store).runs()) == 8
+
+
+def test_representations_give_a_latent_map_and_image_reconstructions():
+    import numpy as np
+
+    from advad.models import make_detector
+    from advad.protocols import representations
+    from advad.report import _figure_png, _image_grid
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 6)).astype(np.float32)
+    y = (np.arange(400) % 10 == 0).astype(int)
+    alad = make_detector("alad", epochs=1, random_state=0).fit(X[y == 0])
+    tsne = representations(alad, X, y)["latent_tsne"]
+    assert len(tsne["x"]) == len(tsne["y"]) == len(tsne["label"]) == 300 and 0 < sum(tsne["label"]) < 300
+    assert representations(make_detector("iforest").fit(X), X, y) == {}  # no encoder: nothing to draw
+
+    images = rng.integers(0, 256, size=(40, 1, 28, 28)).astype(np.uint8)
+    labels = (np.arange(40) >= 30).astype(int)
+    ae = make_detector("ae", epochs=1, random_state=0).fit(images[labels == 0])
+    rebuilt = representations(ae, images, labels)["reconstructions"]
+    assert rebuilt["label"] == [0] * 4 + [1] * 4 and rebuilt["input"] == images[[0, 1, 2, 3, 30, 31, 32, 33]].tolist()
+    assert np.asarray(rebuilt["output"]).shape == (8, 1, 28, 28)
+    assert _image_grid(rebuilt).shape == (2 * 30, 8 * 30)  # inputs above outputs, 1-pixel frames
+    run = {"seed": 0, "diagnostics": {"histogram": {"edges": [0, 1, 2], "normal": [3, 1], "anomaly": [0, 2]},
+                                      "latent_tsne": tsne, "reconstructions": rebuilt}}
+    assert _figure_png([run])[:4] == b"\x89PNG"

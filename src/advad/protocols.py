@@ -87,7 +87,8 @@ def _fit_and_score(factory: DetectorFactory, split: Split) -> tuple[BaseDetector
     scores = detector.decision_function(split.X_test)
     record = {"fit_seconds": fit_seconds, "score_seconds": time.perf_counter() - start,
               "n_train": int(len(split.X_train)), "n_test": int(len(split.X_test)),
-              "diagnostics": diagnostics(split.y_test, scores, getattr(detector, "history_", None))}
+              "diagnostics": {**diagnostics(split.y_test, scores, getattr(detector, "history_", None)),
+                              **representations(detector, split.X_test, split.y_test)}}
     return detector, scores, record
 
 
@@ -123,6 +124,37 @@ def diagnostics(y_test: np.ndarray, scores: np.ndarray, history: list[dict] | No
         keep = np.linspace(0, len(history) - 1, min(len(history), n_points)).round().astype(int)
         out["history"] = [{k: round(float(v), 6) for k, v in history[i].items()} | {"epoch": int(i) + 1}
                           for i in keep]
+    return out
+
+
+def representations(detector: BaseDetector, X: np.ndarray, y: np.ndarray, n_latent: int = 300,
+                    n_images: int = 4) -> dict:
+    """What the report draws of a model's internals, for the models that have them: a 2-D t-SNE of the
+    latent codes of up to `n_latent` test rows with their labels (MAESI Fig. 2), and for images
+    `n_images` normal and `n_images` anomalous test images beside their reconstructions (ALAD Figs. 5–6)."""
+    out: dict = {}
+    rows = np.sort(np.random.default_rng(0).permutation(len(X))[:n_latent])
+    try:
+        codes = detector.encode(X[rows]) if hasattr(detector, "encode") and len(rows) >= 10 else None
+    except NotImplementedError:
+        codes = None
+    if codes is not None:
+        from sklearn.manifold import TSNE
+
+        embedded = TSNE(n_components=2, perplexity=min(30.0, (len(rows) - 1) / 3), init="pca",
+                        random_state=0).fit_transform(np.asarray(codes, dtype=np.float64).reshape(len(rows), -1))
+        out["latent_tsne"] = {"x": _thin(embedded[:, 0], n_latent), "y": _thin(embedded[:, 1], n_latent),
+                              "label": y[rows].astype(int).tolist()}
+    if X.ndim == 4 and hasattr(detector, "reconstruct"):
+        picked = np.concatenate([np.flatnonzero(y == label)[:n_images] for label in (0, 1)])
+        try:
+            rebuilt = detector.reconstruct(X[picked])
+        except NotImplementedError:
+            return out
+        unit = 255.0 if float(X[picked].max()) <= 1.0 else 1.0  # images in [0, 1] or in 0..255
+        pixels = lambda a: np.clip(np.rint(np.asarray(a) * unit), 0, 255).astype(np.uint8).tolist()  # noqa: E731
+        out["reconstructions"] = {"label": y[picked].astype(int).tolist(), "input": pixels(X[picked]),
+                                  "output": pixels(rebuilt)}
     return out
 
 

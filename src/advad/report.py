@@ -83,8 +83,27 @@ def _figure_png(runs: list[dict]) -> bytes | None:
     with_diag = [r for r in runs if r.get("diagnostics")]
     if not with_diag:
         return None
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.6))
-    roc_ax, pr_ax, hist_ax, loss_ax = axes
+    tsne = next((r["diagnostics"]["latent_tsne"] for r in with_diag if "latent_tsne" in r["diagnostics"]), None)
+    images = next((r["diagnostics"]["reconstructions"] for r in with_diag
+                   if "reconstructions" in r["diagnostics"]), None)
+    ncols = 5 if tsne else 4
+    fig = plt.figure(figsize=(4 * ncols, 3.6 + (2.6 if images else 0)))
+    grid = fig.add_gridspec(2 if images else 1, ncols, height_ratios=[3.6, 2.6] if images else None)
+    axes = [fig.add_subplot(grid[0, i]) for i in range(ncols)]
+    roc_ax, pr_ax, hist_ax, loss_ax = axes[:4]
+    if tsne:
+        labels = np.asarray(tsne["label"])
+        for value, color, name in ((0, "tab:blue", "normal"), (1, "tab:red", "anomaly")):
+            mask = labels == value
+            axes[4].scatter(np.asarray(tsne["x"])[mask], np.asarray(tsne["y"])[mask], s=5, c=color, label=name)
+        axes[4].set(title="t-SNE of latent codes (test rows)", xticks=[], yticks=[])
+        axes[4].legend(fontsize=7)
+    if images:
+        image_ax = fig.add_subplot(grid[1, :])
+        image_ax.imshow(_image_grid(images), cmap="gray", vmin=0, vmax=255)
+        image_ax.set_title("test images (top: input; bottom: reconstruction; left normal, right anomalous)",
+                           fontsize=9)
+        image_ax.set_axis_off()
     for run in with_diag:
         diag, label = run["diagnostics"], f"seed {run['seed']}" + (f" {run['task']}" if run.get("task") else "")
         if "roc" in diag:
@@ -119,6 +138,17 @@ def _figure_png(runs: list[dict]) -> bytes | None:
     fig.savefig(buffer, format="png", dpi=80)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _image_grid(images: dict) -> np.ndarray:
+    """Inputs above their reconstructions, side by side: an (2H, N·W) or (2H, N·W, 3) uint8 array."""
+    rows = []
+    for key in ("input", "output"):
+        batch = np.asarray(images[key], dtype=np.uint8)  # (N, C, H, W)
+        batch = np.pad(batch, ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=255)
+        rows.append(np.concatenate(list(batch.transpose(0, 2, 3, 1)), axis=1))  # (H, N·W, C)
+    grid = np.concatenate(rows, axis=0)
+    return grid[..., 0] if grid.shape[-1] == 1 else grid
 
 
 # ---------------------------------------------------------------------------------------- writers

@@ -8,7 +8,8 @@
 - ``_schedule(config) -> (epochs, batch_size)``; ``_ema(config) -> {network: decay}`` (default none);
   ``_selector(config) -> Selector | None`` (default none);
 - ``_score_tensor(nets, x) -> Tensor (n,)``: anomaly score of a batch with the inference networks
-  (moving averages when kept), already in eval mode under ``inference_mode``.
+  (moving averages when kept), already in eval mode under ``inference_mode``;
+- ``_prepare(nets, X, generator)`` (optional): work before training, e.g. pretraining.
 
 It owns input scaling (fitted on the training rows and saved), the optional training subsample, the
 seeded and device-placed fit, checkpoints and resume (``fit(X, resume=True)``), batched scoring, and
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 
 from advad.base import BaseDetector, InputError
-from advad.engine import (Checkpoint, Selector, Trainer, UpdateStep, batched_inference, configure_threads,
+from advad.engine import (Checkpoint, Selector, Trainer, UpdateStep, batched_inference,
                           data_fingerprint, resolve_device, seeded, threads)
 
 PREPROCESSING = ("auto", "none", "standard", "minmax", "image")
@@ -61,6 +62,11 @@ class TorchDetector(BaseDetector):
 
     def _score_tensor(self, nets: dict[str, nn.Module], x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
+
+    def _prepare(self, nets: dict[str, nn.Module], X: torch.Tensor, generator: torch.Generator) -> None:
+        """Runs once the networks are built and the scaled training rows `X` are on the device, before
+        the update steps are declared and training (or a resumed checkpoint) starts: pretraining,
+        statistics of an initial forward pass (Deep SVDD's centre). Default: nothing."""
 
     # ------------------------------------------------------------------ preprocessing
     def _fit_preprocessing(self, X: np.ndarray) -> None:
@@ -138,6 +144,7 @@ class TorchDetector(BaseDetector):
         with threads(self._n_threads(config, batch_size)), seeded(self.random_state, device) as generator:
             nets = {k: m.to(device) for k, m in self._build_networks(config).items()}
             Xt = torch.from_numpy(Xp).to(device)
+            self._prepare(nets, Xt, generator)
             trainer = Trainer(
                 networks=nets, steps=self._update_steps(nets, generator, config), epochs=epochs,
                 batch_size=batch_size, generator=generator, ema=self._ema(config),
@@ -163,6 +170,36 @@ class TorchDetector(BaseDetector):
 
     def _transform_lazy(self, X: np.ndarray) -> "_Lazy":
         return _Lazy(X, self._transform)
+
+    # ------------------------------------------------------------------ latents and reconstructions
+    def _encode_tensor(self, nets: dict[str, nn.Module], x: torch.Tensor) -> torch.Tensor:
+        """Latent code of a batch: E(x) for the methods with an encoder network ``E``."""
+        if "E" not in nets:
+            raise NotImplementedError(f"{type(self).__name__} has no encoder network")
+        return nets["E"](x)
+
+    def _reconstruct_tensor(self, nets: dict[str, nn.Module], x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction of a batch: G(E(x)) for the methods with an encoder ``E`` and generator ``G``."""
+        if "G" not in nets:
+            raise NotImplementedError(f"{type(self).__name__} does not reconstruct its input")
+        return nets["G"](self._encode_tensor(nets, x))
+
+    def _apply(self, X: Any, fn) -> np.ndarray:
+        self._check_fitted()
+        X = self._validate(X, fitting=False)
+        nets = self.inference_networks_
+        return batched_inference(lambda xb: fn(nets, xb).flatten(1), self._transform_lazy(X), device=self.device_,
+                                 batch_size=int(getattr(self, "score_batch_size", 4096)), modules=list(nets.values()))
+
+    def encode(self, X: Any) -> np.ndarray:
+        """Latent code of each row, shape (n, latent_dim) (NotImplementedError for methods without one)."""
+        return self._apply(X, self._encode_tensor)
+
+    def reconstruct(self, X: Any) -> np.ndarray:
+        """The method's reconstruction of each row, in the input's units and shape (the fitted scaling
+        undone); NotImplementedError for methods that do not reconstruct."""
+        out = self._apply(X, self._reconstruct_tensor).reshape((-1, *self.input_shape_)).astype(np.float32)
+        return out if self.preprocessing_ == "none" else out * self.scale_ + self.shift_
 
     # ------------------------------------------------------------------ save / load
     def _fitted_state(self) -> tuple[dict, dict[str, np.ndarray]]:

@@ -120,5 +120,8 @@ class AutoEncoder(TorchDetector):
         opt = torch.optim.Adam(ae.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         return [UpdateStep("ae", loss, opt, ["ae"])]
 
+    def _reconstruct_tensor(self, nets: dict[str, nn.Module], x: torch.Tensor) -> torch.Tensor:
+        return nets["ae"](x)
+
     def _score_tensor(self, nets: dict[str, nn.Module], x: torch.Tensor) -> torch.Tensor:
         return (nets["ae"](x) - x).pow(2).flatten(1).sum(dim=1)

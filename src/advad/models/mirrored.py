@@ -388,29 +388,6 @@ class MirroredDetector(TorchDetector):
     def _score_tensor(self, nets: dict[str, nn.Module], x: torch.Tensor) -> torch.Tensor:
         return self._r_score(nets, x)
 
-    def reconstruct(self, X: Any) -> np.ndarray:
-        """G(E(x)) of each row, in the input's units (the inverse of the fitted scaling)."""
-        self._check_fitted()
-        X = self._validate(X, fitting=False)
-        from advad.engine import batched_inference
-
-        nets = self.inference_networks_
-        out = batched_inference(lambda xb: nets["G"](nets["E"](xb)).flatten(1), self._transform_lazy(X),
-                                device=self.device_, batch_size=int(self.score_batch_size),
-                                modules=list(nets.values()))
-        out = out.reshape((len(X), *self.input_shape_)).astype(np.float32)
-        return out if self.preprocessing_ == "none" else out * self.scale_ + self.shift_
-
-    def encode(self, X: Any) -> np.ndarray:
-        """E(x) of each row, shape (n, latent_dim)."""
-        self._check_fitted()
-        X = self._validate(X, fitting=False)
-        from advad.engine import batched_inference
-
-        nets = self.inference_networks_
-        return batched_inference(lambda xb: nets["E"](xb).flatten(1), self._transform_lazy(X), device=self.device_,
-                                 batch_size=int(self.score_batch_size), modules=list(nets.values()))
-
 
 def budget_params(dataset: Any, budget: str) -> dict:
     """Budget settings shared by MAESI and AMA (see docs/models/maesi.md for measured times).
