@@ -21,6 +21,7 @@ import advad
 from advad import InputError
 from advad.data import Dataset
 from advad.models import get_model_class, list_models, make_detector
+from advad.models.classical import SklearnDetector
 
 MODELS = list_models()
 MIN_AUROC = 0.75  # chance is 0.5; every model measured ≥ 0.78 on seeds 0–4 of `_easy_set`
@@ -281,3 +282,146 @@ def test_fuzzed_dataframes(name, frame_fitted):
             assert s is None, f"{fault}: expected an InputError"
 
     check()
+
+
+# ============================================================================ 3. bad model files
+def _rewrite(src, dst, meta=None, arrays=None, members=None) -> None:
+    """Copy model file `src` to `dst`, editing the JSON dict (`meta`), the array dict (`arrays`) or the
+    raw members (`members`: name -> bytes, added or replacing)."""
+    import json
+    import zipfile
+
+    from safetensors.numpy import load as load_arrays
+    from safetensors.numpy import save as save_arrays
+
+    with zipfile.ZipFile(src) as archive:
+        content = {n: archive.read(n) for n in archive.namelist()}
+    if meta is not None:
+        content["advad.json"] = json.dumps(meta(json.loads(content["advad.json"]))).encode()
+    if arrays is not None:
+        content["arrays.safetensors"] = save_arrays(arrays(load_arrays(content["arrays.safetensors"])))
+    content.update(members or {})
+    with zipfile.ZipFile(dst, "w") as archive:
+        for name, data in content.items():
+            archive.writestr(name, data)
+
+
+@pytest.fixture(scope="module")
+def saved(fitted, tmp_path_factory):
+    """Each fitted detector saved once: name -> path."""
+    folder = tmp_path_factory.mktemp("saved")
+    for name, det in fitted.items():
+        det.save(folder / f"{name}.advad")
+    return {name: folder / f"{name}.advad" for name in fitted}
+
+
+def _load_fails_clearly(path, match: str | None = None) -> None:
+    with pytest.raises(advad.ModelFileError, match=match):
+        advad.load(path)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_truncated_and_bit_flipped_files(name, saved, fitted, easy, tmp_path):
+    """Every cut gives ModelFileError; every flipped bit gives ModelFileError or (a flip in a zip field
+    nothing reads, e.g. a timestamp) the identical model — never another exception or other scores."""
+    data = saved[name].read_bytes()
+    bad = tmp_path / "bad.advad"
+    for cut in (0, 10, len(data) // 2, len(data) - 1):
+        bad.write_bytes(data[:cut])
+        _load_fails_clearly(bad)
+    reference = fitted[name].decision_function(easy[1])
+    for pos in np.linspace(0, len(data) - 1, 24).astype(int):
+        flipped = bytearray(data)
+        flipped[pos] ^= 0x10
+        bad.write_bytes(bytes(flipped))
+        try:
+            loaded = advad.load(bad)
+        except advad.ModelFileError:
+            continue
+        np.testing.assert_array_equal(loaded.decision_function(easy[1]), reference)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("fault, edit", [
+    ("newer format", dict(meta=lambda m: {**m, "format_version": 99})),
+    ("version as text", dict(meta=lambda m: {**m, "format_version": "1"})),
+    ("no format tag", dict(meta=lambda m: {k: v for k, v in m.items() if k != "format"})),
+    ("unknown model", dict(meta=lambda m: {**m, "model": "nope"})),
+    ("no base section", dict(meta=lambda m: {k: v for k, v in m.items() if k != "base"})),
+    ("threshold not a number", dict(meta=lambda m: {**m, "base": {**m["base"], "threshold": "high"}})),
+    ("JSON not an object", dict(members={"advad.json": b"[1, 2, 3]"})),
+    ("JSON cut", dict(members={"advad.json": b'{"format": "advad-model", "format_ver'})),
+    ("an array missing", dict(arrays=lambda a: {k: v for i, (k, v) in enumerate(sorted(a.items())) if i != len(a) - 1})),
+    ("arrays of wrong shape", dict(arrays=lambda a: {k: (np.zeros(3, v.dtype) if k.startswith("state.") else v)
+                                                     for k, v in a.items()})),
+])
+def test_tampered_files(name, fault, edit, saved, tmp_path):
+    bad = tmp_path / "bad.advad"
+    _rewrite(saved[name], bad, **edit)
+    _load_fails_clearly(bad)
+
+
+class _Payload:
+    """Unpickling this creates the file `marker` (what an attacker's code would do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_pickle_payloads_are_never_executed(name, saved, tmp_path):
+    """A pickle planted in every place of a model file: loading fails and the payload never runs."""
+    import pickle
+
+    import torch
+
+    marker = tmp_path / "pwned"
+    payload = pickle.dumps(_Payload(marker))
+    torch_file = tmp_path / "weights.pt"
+    torch.save({"w": torch.zeros(2), "x": _Payload(marker)}, torch_file)
+    text = payload.decode("latin-1")
+    edits = {
+        "extra .pkl member": dict(members={"model.pkl": payload}),
+        "JSON member is a pickle": dict(members={"advad.json": payload}),
+        "arrays member is a pickle": dict(members={"arrays.safetensors": payload}),
+        "arrays member is a torch.save file": dict(members={"arrays.safetensors": torch_file.read_bytes()}),
+        "pickle as a JSON parameter": dict(meta=lambda m: {**m, "params": {**m["params"], "random_state": text},
+                                                           "pickle": text}),
+        "pickle bytes as an array": dict(arrays=lambda a: {**a, "state.skops": np.frombuffer(payload, np.uint8),
+                                                           "state.pickle": np.frombuffer(payload, np.uint8)}),
+    }
+    for fault, edit in edits.items():
+        bad = tmp_path / "bad.advad"
+        _rewrite(saved[name], bad, **edit)
+        try:
+            loaded = advad.load(bad)
+        except advad.ModelFileError:
+            pass
+        else:  # only acceptable if the planted bytes were inert data (never unpickled)
+            assert fault in ("pickle as a JSON parameter", "pickle bytes as an array"), fault
+            assert loaded.model_name == name
+        assert not marker.exists(), f"{fault}: the payload ran"
+    raw = tmp_path / "raw.advad"
+    raw.write_bytes(payload)
+    _load_fails_clearly(raw)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if issubclass(get_model_class(m), SklearnDetector)])
+def test_skops_part_with_untrusted_code_is_refused(name, saved, tmp_path):
+    """The scikit-learn part (skops) referring to os.system is refused before anything is built."""
+    import os
+
+    import skops.io as sio
+
+    marker = tmp_path / "pwned"
+    bad = tmp_path / "bad.advad"
+    evil = np.frombuffer(sio.dumps({"f": os.system, "arg": f"touch {marker}"}), np.uint8)
+    _rewrite(saved[name], bad, arrays=lambda a: {**a, "state.skops": evil})
+    _load_fails_clearly(bad, "does not trust")
+    assert not marker.exists()

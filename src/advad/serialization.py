@@ -11,6 +11,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,12 @@ def read_model_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
                     f"{ARRAYS_MEMBER}, found {members}. Nothing was loaded.")
             meta_bytes = archive.read(META_MEMBER)
             arrays_bytes = archive.read(ARRAYS_MEMBER)
+    except ModelFileError:
+        raise
     except (zipfile.BadZipFile, EOFError, OSError) as err:
         raise ModelFileError(f"{path} is not a readable advad model file (truncated or not a zip: {err})") from err
+    except (zlib.error, NotImplementedError, ValueError) as err:  # corrupted deflate data / header fields
+        raise ModelFileError(f"{path} is damaged: its zip members cannot be decompressed ({err})") from err
     try:
         meta = json.loads(meta_bytes)
     except (ValueError, UnicodeDecodeError) as err:
