@@ -425,3 +425,107 @@ def test_skops_part_with_untrusted_code_is_refused(name, saved, tmp_path):
     _rewrite(saved[name], bad, arrays=lambda a: {**a, "state.skops": evil})
     _load_fails_clearly(bad, "does not trust")
     assert not marker.exists()
+
+
+# ============================================================================ 4. divergence
+def _trainer(lr: float, nan_when, **kw):
+    """A one-network trainer whose loss turns NaN when `nan_when(lr, epoch)` says so."""
+    import torch
+    from torch import nn
+
+    from advad.engine import Trainer, UpdateStep
+
+    torch.manual_seed(0)
+    net = nn.Linear(4, 4)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    state = {"epoch": 1}
+
+    def loss(x):
+        value = (net(x) - x).pow(2).mean()
+        return value * float("nan") if nan_when(opt.param_groups[0]["lr"], state["epoch"]) else value
+
+    def next_epoch(trainer, epoch):
+        state["epoch"] = epoch + 1
+
+    trainer = Trainer({"ae": net}, [UpdateStep("ae", loss, opt, ["ae"])], epochs=4, batch_size=16,
+                      generator=torch.Generator().manual_seed(0), on_epoch_end=next_epoch, **kw)
+    return trainer, net
+
+
+X_DIV = np.random.default_rng(0).normal(size=(64, 4)).astype(np.float32)
+
+
+def test_divergence_raises_naming_network_and_epoch_by_default():
+    import torch
+
+    from advad.engine import TrainingDiverged
+
+    trainer, _ = _trainer(1.0, lambda lr, epoch: epoch == 3)
+    with pytest.raises(TrainingDiverged, match=r"step 'ae' \(networks ae\) became nan in epoch 3 of 4"):
+        trainer.fit(torch.from_numpy(X_DIV))
+
+
+def test_rollback_restores_last_good_epoch_and_lowers_learning_rate():
+    """Too high a learning rate (> 0.3 → NaN) at 1.0: two rollbacks (×0.5, ×0.25), then training runs on."""
+    import torch
+
+    good_weights = {}
+    trainer, net = _trainer(1.0, lambda lr, epoch: lr > 0.3 and epoch >= 2, on_divergence="rollback")
+    trainer.on_epoch_end = (lambda hook: lambda tr, ep: (hook(tr, ep), good_weights.setdefault(
+        ep, net.weight.detach().clone())))(trainer.on_epoch_end)
+    with pytest.warns(RuntimeWarning, match="Rolled back to the end of epoch 1"):
+        trainer.fit(torch.from_numpy(X_DIV))
+    assert trainer.rollbacks == [{"epoch": 2, "lr_factor": 0.5}, {"epoch": 2, "lr_factor": 0.25}]
+    assert trainer.steps[0].optimizer.param_groups[0]["lr"] == 0.25
+    assert trainer.epoch == 4 and len(trainer.history) == 4
+    assert all(np.isfinite(v) for rec in trainer.history for v in rec.values())
+    assert torch.isfinite(net.weight).all()
+
+
+def test_rollback_gives_up_after_max_rollbacks():
+    import torch
+
+    from advad.engine import TrainingDiverged
+
+    trainer, _ = _trainer(1e-3, lambda lr, epoch: epoch >= 2, on_divergence="rollback", max_rollbacks=3)
+    with pytest.warns(RuntimeWarning), \
+            pytest.raises(TrainingDiverged, match=r"epoch 2 of 4.*Still diverging after 3 rollback\(s\).*x0.125"):
+        trainer.fit(torch.from_numpy(X_DIV))
+    assert len(trainer.rollbacks) == 3
+
+
+@pytest.mark.parametrize("name", [m for m in MODELS if hasattr(get_model_class(m), "_update_steps")])
+def test_detectors_roll_back_on_request(name, easy, monkeypatch):
+    """Every torch detector: a forced NaN loss in epoch 2 raises by default, and with
+    fit(..., on_divergence="rollback") is rolled back once and the fit completes with finite scores."""
+    from advad.engine import TrainingDiverged
+
+    cls = get_model_class(name)
+    original = cls._update_steps
+
+    def poisoned(self, nets, generator, config):
+        steps = original(self, nets, generator, config)
+        first, calls = steps[0], {"n": 0}
+        inner = first.loss
+
+        def loss(x):
+            out = inner(x)
+            calls["n"] += 1
+            value, extra = out if isinstance(out, tuple) else (out, {})
+            if calls["n"] == 12:  # once, in the second epoch or later (≥ 9 steps an epoch here)
+                value = value * float("nan")
+            return (value, extra) if isinstance(out, tuple) else value
+
+        first.loss = loss
+        return steps
+
+    monkeypatch.setattr(cls, "_update_steps", poisoned)
+    X = easy[0]
+    with pytest.raises(TrainingDiverged, match=r"networks .* epoch"):
+        fit_tiny(name, X, epochs=3)
+    with pytest.warns(RuntimeWarning, match="Rolled back"):
+        det = make_tiny(name, X, epochs=3).fit(X, on_divergence="rollback")
+    assert len(det.rollbacks_) == 1 and det.rollbacks_[0]["lr_factor"] == 0.5
+    assert np.isfinite(det.decision_function(easy[1])).all()
+    with pytest.raises(InputError, match="on_divergence"):
+        make_tiny(name, X, epochs=1).fit(X, on_divergence="ignore")

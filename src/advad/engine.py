@@ -16,7 +16,9 @@ moving average — and `Trainer` does the rest:
 - losses accumulated as tensors and synchronised with the host once per epoch (and every
   ``progress_every`` steps when a progress bar is shown), so CPU↔GPU syncs do not slow training;
 - a guard that stops with `TrainingDiverged` naming the step, its networks and the epoch when a loss
-  becomes NaN/inf;
+  becomes NaN/inf, or, with ``on_divergence="rollback"``, restores the state at the start of that
+  epoch, multiplies every learning rate by ``rollback_lr_factor`` and retries (at most
+  ``max_rollbacks`` times, then raises);
 - an unsupervised model-selection hook (`Selector`): after each epoch from ``start_epoch`` a
   criterion is computed and the weights with the best value are kept and restored at the end;
 - an epoch-level checkpoint (`Checkpoint`), written atomically as safetensors + JSON (no pickle),
@@ -29,12 +31,14 @@ moving average — and `Trainer` does the rest:
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import json
 import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -308,8 +312,13 @@ class Trainer:
     description: str = "fit"
     on_epoch_end: Callable[["Trainer", int], None] | None = None
     iterations_per_epoch: int | None = None
+    on_divergence: str = "raise"  # or "rollback"
+    max_rollbacks: int = 3
+    rollback_lr_factor: float = 0.5
 
     def __post_init__(self) -> None:
+        if self.on_divergence not in ("raise", "rollback"):
+            raise ValueError(f"on_divergence must be 'raise' or 'rollback'; got {self.on_divergence!r}")
         unknown = {n for s in self.steps for n in s.networks} - set(self.networks)
         if unknown:
             raise ValueError(f"update steps train unknown networks {sorted(unknown)}")
@@ -321,6 +330,8 @@ class Trainer:
         self.best_epoch: int | None = None
         self._best_state: dict[str, Any] | None = None
         self.seconds_per_epoch: list[float] = []
+        self.rollbacks: list[dict[str, Any]] = []  # {"epoch", "lr_factor"} per rollback
+        self.lr_scale = 1.0  # product of the rollbacks' learning-rate factors
 
     # ------------------------------------------------------------------ inference networks
     def inference_network(self, name: str) -> nn.Module:
@@ -449,52 +460,90 @@ class Trainer:
         try:
             while self.epoch < self.epochs:
                 epoch = self.epoch + 1
-                t0 = time.perf_counter()
-                perm = torch.randperm(n, generator=self.generator, device=self.generator.device)
-                pos = 0
-                sums: dict[str, torch.Tensor] = {}
-                batch = X[:0]
-                for it in range(iters):
-                    for step in self.steps:
-                        for _ in range(step.repeat):
-                            if step.new_batch or batch.shape[0] == 0:
-                                if pos + bs > n:
-                                    perm = torch.randperm(n, generator=self.generator, device=self.generator.device)
-                                    pos = 0
-                                idx = perm[pos:pos + bs]
-                                pos += bs
-                                batch = X[idx.to(X.device)]
-                            self._run_step(step, batch, sums)
-                    if bar is not None:
-                        bar.update(1)
-                        if (it + 1) % self.progress_every == 0:
-                            vals = self._check_finite(sums, epoch, f", iteration {it + 1}")
-                            bar.set_postfix({k: f"{v / (it + 1):.4g}" for k, v in vals.items()}, refresh=False)
-                values = self._check_finite(sums, epoch, "")
-                record = {k: v / iters for k, v in values.items()}
-                self.epoch = epoch
-                self.seconds_per_epoch.append(time.perf_counter() - t0)
-                if self.selector is not None and epoch >= self.selector.start_epoch and \
-                        (epoch - self.selector.start_epoch) % self.selector.every == 0:
-                    value = float(self.selector.criterion(self))
-                    for m in self.networks.values():
-                        m.train()
-                    record["selection"] = value
-                    better = (self.best_value is None or
-                              (value < self.best_value if self.selector.mode == "min" else value > self.best_value))
-                    if math.isfinite(value) and better:
-                        self.best_value, self.best_epoch = value, epoch
-                        self._best_state = self._snapshot()
-                self.history.append(record)
-                if self.on_epoch_end is not None:
-                    self.on_epoch_end(self, epoch)
-                if self.checkpoint is not None and (epoch % self.checkpoint.every == 0 or epoch == self.epochs):
-                    self._save_checkpoint()
+                good = self._rollback_point() if self.on_divergence == "rollback" else None
+                try:
+                    self._run_epoch(X, epoch, bs, iters, bar)
+                except TrainingDiverged as err:
+                    if good is None:
+                        raise
+                    self._roll_back(good, epoch, err)
         finally:
             if bar is not None:
                 bar.close()
         self._finish()
         return self
+
+    def _run_epoch(self, X: torch.Tensor, epoch: int, bs: int, iters: int, bar: Any) -> None:
+        """One epoch of every update step, then history, selection, callback and checkpoint."""
+        n = len(X)
+        t0 = time.perf_counter()
+        perm = torch.randperm(n, generator=self.generator, device=self.generator.device)
+        pos = 0
+        sums: dict[str, torch.Tensor] = {}
+        batch = X[:0]
+        for it in range(iters):
+            for step in self.steps:
+                for _ in range(step.repeat):
+                    if step.new_batch or batch.shape[0] == 0:
+                        if pos + bs > n:
+                            perm = torch.randperm(n, generator=self.generator, device=self.generator.device)
+                            pos = 0
+                        idx = perm[pos:pos + bs]
+                        pos += bs
+                        batch = X[idx.to(X.device)]
+                    try:
+                        self._run_step(step, batch, sums)
+                    except RuntimeError as err:  # e.g. a Cholesky of NaN covariances after a NaN update
+                        self._check_finite(sums, epoch, f", iteration {it + 1} (then {type(err).__name__})")
+                        raise
+            if bar is not None:
+                bar.update(1)
+                if (it + 1) % self.progress_every == 0:
+                    vals = self._check_finite(sums, epoch, f", iteration {it + 1}")
+                    bar.set_postfix({k: f"{v / (it + 1):.4g}" for k, v in vals.items()}, refresh=False)
+        values = self._check_finite(sums, epoch, "")
+        record = {k: v / iters for k, v in values.items()}
+        self.epoch = epoch
+        self.seconds_per_epoch.append(time.perf_counter() - t0)
+        if self.selector is not None and epoch >= self.selector.start_epoch and \
+                (epoch - self.selector.start_epoch) % self.selector.every == 0:
+            value = float(self.selector.criterion(self))
+            for m in self.networks.values():
+                m.train()
+            record["selection"] = value
+            better = (self.best_value is None or
+                      (value < self.best_value if self.selector.mode == "min" else value > self.best_value))
+            if math.isfinite(value) and better:
+                self.best_value, self.best_epoch = value, epoch
+                self._best_state = self._snapshot()
+        self.history.append(record)
+        if self.on_epoch_end is not None:
+            self.on_epoch_end(self, epoch)
+        if self.checkpoint is not None and (epoch % self.checkpoint.every == 0 or epoch == self.epochs):
+            self._save_checkpoint()
+
+    def _rollback_point(self) -> dict[str, Any]:
+        """What a rollback restores: networks, moving averages and optimiser states (incl. learning rates)."""
+        return {**self._snapshot(), "optimizers": [copy.deepcopy(s.optimizer.state_dict()) for s in self.steps],
+                "lr_scale": self.lr_scale}
+
+    def _roll_back(self, good: dict[str, Any], epoch: int, err: TrainingDiverged) -> None:
+        """Restore `good` and scale every learning rate by `rollback_lr_factor`; re-raise `err` when
+        `max_rollbacks` are used up."""
+        if len(self.rollbacks) >= self.max_rollbacks:
+            raise TrainingDiverged(f"{err} Still diverging after {len(self.rollbacks)} rollback(s) with the "
+                                   f"learning rate scaled down to x{self.rollbacks[-1]['lr_factor']:g}.") from err
+        self.lr_scale *= self.rollback_lr_factor
+        self._restore_snapshot(good)
+        for step, state in zip(self.steps, good["optimizers"]):
+            step.optimizer.load_state_dict(state)
+            for group in step.optimizer.param_groups:
+                group["lr"] *= self.lr_scale / good["lr_scale"]
+        self.rollbacks.append({"epoch": epoch, "lr_factor": self.lr_scale})
+        warnings.warn(f"{err} Rolled back to the end of epoch {epoch - 1}; learning rates x{self.lr_scale:g} "
+                      f"(rollback {len(self.rollbacks)} of at most {self.max_rollbacks}).", RuntimeWarning,
+                      stacklevel=2)
+
 
     def _run_step(self, step: UpdateStep, batch: torch.Tensor, sums: dict[str, torch.Tensor]) -> None:
         self._set_trainable(step.networks)

@@ -122,7 +122,13 @@ class TorchDetector(BaseDetector):
         return bool(verbose)
 
     def _fit(self, X: np.ndarray, y: np.ndarray | None, *, resume: bool = False,
-             checkpoint_dir: str | None = None) -> None:
+             checkpoint_dir: str | None = None, on_divergence: str | None = None) -> None:
+        """``on_divergence`` (a fit keyword, or a detector parameter of that name): ``"raise"`` (default)
+        stops at a NaN/inf loss; ``"rollback"`` restores the last good epoch and halves the learning rates
+        (at most 3 times, then raises). The rollbacks made are listed in ``rollbacks_``."""
+        on_divergence = on_divergence or getattr(self, "on_divergence", "raise")
+        if on_divergence not in ("raise", "rollback"):
+            raise InputError(f"on_divergence must be 'raise' or 'rollback'; got {on_divergence!r}")
         device = resolve_device(getattr(self, "device", "auto"))
         max_rows = getattr(self, "max_train_samples", None)
         if max_rows is not None and len(X) > int(max_rows):
@@ -149,7 +155,8 @@ class TorchDetector(BaseDetector):
                 networks=nets, steps=self._update_steps(nets, generator, config), epochs=epochs,
                 batch_size=batch_size, generator=generator, ema=self._ema(config),
                 ema_warmup=bool(getattr(self, "ema_warmup", False)), selector=self._selector(config, Xt),
-                checkpoint=checkpoint, progress=self._progress(), description=type(self).__name__)
+                checkpoint=checkpoint, progress=self._progress(), description=type(self).__name__,
+                on_divergence=on_divergence)
             trainer.fit(Xt)
             del Xt
         self.device_ = device
@@ -157,6 +164,7 @@ class TorchDetector(BaseDetector):
         self.networks_ = nets
         self.inference_networks_ = {k: trainer.inference_network(k) for k in nets}
         self.history_ = trainer.history
+        self.rollbacks_ = trainer.rollbacks
         self.epochs_trained_ = trainer.epoch
         self.best_epoch_ = trainer.best_epoch
         self.seconds_per_epoch_ = (float(np.mean(trainer.seconds_per_epoch)) if trainer.seconds_per_epoch else None)
