@@ -89,3 +89,20 @@ def test_representations_give_a_latent_map_and_image_reconstructions():
     run = {"seed": 0, "diagnostics": {"histogram": {"edges": [0, 1, 2], "normal": [3, 1], "anomaly": [0, 2]},
                                       "latent_tsne": tsne, "reconstructions": rebuilt}}
     assert _figure_png([run])[:4] == b"\x89PNG"
+
+
+def test_two_dimensional_runs_carry_discriminator_maps():
+    import numpy as np
+
+    from advad.data import load_dataset
+    from advad.models import make_detector
+    from advad.protocols import representations
+
+    ds = load_dataset("four-dot")
+    rcgan = make_detector("rcgan", epochs=1, random_state=0).fit(ds.X[ds.y == 0])
+    maps = representations(rcgan, ds.X, ds.y)["discriminator_map"]
+    box = float(np.abs(ds.X).max()) * 1.1
+    assert maps["extent"] == pytest.approx([-box, box, -box, box])
+    for key in ("dxz", "dxx"):
+        values = np.asarray(maps[key])
+        assert values.shape == (41, 41) and ((values >= 0) & (values <= 1)).all() and values.std() > 0

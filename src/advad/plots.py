@@ -47,7 +47,6 @@ def discriminator_maps(datasets: Sequence[str] = SYNTHETIC_SETS, models: Sequenc
     """
     from advad.data import load_dataset
     from advad.models import make_detector
-    from advad.models.rcgan import discriminator_outputs
 
     xs, ys, points = grid(resolution)
     settings = {**MAP_PARAMS, **(params or {})}
@@ -64,7 +63,7 @@ def discriminator_maps(datasets: Sequence[str] = SYNTHETIC_SETS, models: Sequenc
             start = time.perf_counter()
             det.fit(normal)
             out["seconds"][(model, name)] = time.perf_counter() - start
-            probs = discriminator_outputs(det, points)
+            probs = det.discriminator_outputs(points)
             out["maps"][(model, name)] = {k: v.reshape(resolution, resolution) for k, v in probs.items()}
             if log:
                 log(f"{model} on {name}: {out['seconds'][(model, name)]:.1f} s")

@@ -130,7 +130,8 @@ def diagnostics(y_test: np.ndarray, scores: np.ndarray, history: list[dict] | No
 def representations(detector: BaseDetector, X: np.ndarray, y: np.ndarray, n_latent: int = 300,
                     n_images: int = 4) -> dict:
     """What the report draws of a model's internals, for the models that have them: a 2-D t-SNE of the
-    latent codes of up to `n_latent` test rows with their labels (MAESI Fig. 2), and for images
+    latent codes of up to `n_latent` test rows with their labels (MAESI Fig. 2); on 2-D data the
+    discriminators' P(normal) over a 41 × 41 grid around the data (RCGAN Fig. 3); for images
     `n_images` normal and `n_images` anomalous test images beside their reconstructions (ALAD Figs. 5–6)."""
     out: dict = {}
     rows = np.sort(np.random.default_rng(0).permutation(len(X))[:n_latent])
@@ -145,6 +146,13 @@ def representations(detector: BaseDetector, X: np.ndarray, y: np.ndarray, n_late
                         random_state=0).fit_transform(np.asarray(codes, dtype=np.float64).reshape(len(rows), -1))
         out["latent_tsne"] = {"x": _thin(embedded[:, 0], n_latent), "y": _thin(embedded[:, 1], n_latent),
                               "label": y[rows].astype(int).tolist()}
+    if X.ndim == 2 and X.shape[1] == 2 and hasattr(detector, "discriminator_outputs"):
+        box = float(np.abs(X).max()) * 1.1
+        axis = np.linspace(-box, box, 41)
+        points = np.stack(np.meshgrid(axis, axis), axis=-1).reshape(-1, 2).astype(np.float32)
+        probs = detector.discriminator_outputs(points)  # RCGAN Fig. 3 (rows: y, columns: x)
+        out["discriminator_map"] = {"extent": [-box, box, -box, box],
+                                    **{k: np.round(v.reshape(41, 41), 3).tolist() for k, v in probs.items()}}
     if X.ndim == 4 and hasattr(detector, "reconstruct"):
         picked = np.concatenate([np.flatnonzero(y == label)[:n_images] for label in (0, 1)])
         try:

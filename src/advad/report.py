@@ -86,18 +86,29 @@ def _figure_png(runs: list[dict]) -> bytes | None:
     tsne = next((r["diagnostics"]["latent_tsne"] for r in with_diag if "latent_tsne" in r["diagnostics"]), None)
     images = next((r["diagnostics"]["reconstructions"] for r in with_diag
                    if "reconstructions" in r["diagnostics"]), None)
-    ncols = 5 if tsne else 4
+    maps = next((r["diagnostics"]["discriminator_map"] for r in with_diag
+                 if "discriminator_map" in r["diagnostics"]), None)
+    ncols = 4 + bool(tsne) + 2 * bool(maps)
     fig = plt.figure(figsize=(4 * ncols, 3.6 + (2.6 if images else 0)))
     grid = fig.add_gridspec(2 if images else 1, ncols, height_ratios=[3.6, 2.6] if images else None)
     axes = [fig.add_subplot(grid[0, i]) for i in range(ncols)]
     roc_ax, pr_ax, hist_ax, loss_ax = axes[:4]
+    extra = iter(axes[4:])
     if tsne:
+        ax = next(extra)
         labels = np.asarray(tsne["label"])
         for value, color, name in ((0, "tab:blue", "normal"), (1, "tab:red", "anomaly")):
             mask = labels == value
-            axes[4].scatter(np.asarray(tsne["x"])[mask], np.asarray(tsne["y"])[mask], s=5, c=color, label=name)
-        axes[4].set(title="t-SNE of latent codes (test rows)", xticks=[], yticks=[])
-        axes[4].legend(fontsize=7)
+            ax.scatter(np.asarray(tsne["x"])[mask], np.asarray(tsne["y"])[mask], s=5, c=color, label=name)
+        ax.set(title="t-SNE of latent codes (test rows)", xticks=[], yticks=[])
+        ax.legend(fontsize=7)
+    if maps:
+        for key, label in (("dxz", "D_xz(x, E(x))"), ("dxx", "D_xx(x, G(E(x)))")):
+            ax = next(extra)
+            image = ax.imshow(np.asarray(maps[key]), origin="lower", extent=maps["extent"], vmin=0, vmax=1,
+                              cmap="viridis", interpolation="nearest")
+            ax.set_title(f"P(normal) of {label}", fontsize=9)
+            fig.colorbar(image, ax=ax, shrink=0.8)
     if images:
         image_ax = fig.add_subplot(grid[1, :])
         image_ax.imshow(_image_grid(images), cmap="gray", vmin=0, vmax=255)
@@ -112,7 +123,7 @@ def _figure_png(runs: list[dict]) -> bytes | None:
     roc_ax.plot([0, 1], [0, 1], "k:", lw=0.8)
     roc_ax.set(title="ROC", xlabel="false positive rate", ylabel="true positive rate")
     pr_ax.set(title="precision-recall", xlabel="recall", ylabel="precision", ylim=(0, 1.02))
-    if len(with_diag) <= 6:
+    if len(with_diag) <= 6 and roc_ax.lines[:-1]:
         roc_ax.legend(fontsize=7, loc="lower right")
     first = with_diag[0]["diagnostics"]["histogram"]
     edges = np.asarray(first["edges"])
@@ -190,7 +201,7 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> tuple[Pat
         figures.append((title, name, png))
     failures = [run for run in runs if "error" in run]
 
-    md = [f"# advad scoreboard\n", f"{len(runs)} runs from `{folder}` (advad {__version__}). Ours: mean ± "
+    md = ["# advad scoreboard\n", f"{len(runs)} runs from `{folder}` (advad {__version__}). Ours: mean ± "
           "sample std over seeds (n). Paper: the published value beside it; the difference is ours minus "
           "the first published value.\n"]
     for section in sections:

@@ -313,17 +313,22 @@ class ALAD(TorchDetector):
         finally:
             del self._score_override
 
+    def discriminator_outputs(self, X: Any) -> dict[str, np.ndarray]:
+        """Probabilities that the discriminators call x normal, ``{"dxz": D_xz(x, E(x)), "dxx":
+        D_xx(x, G(E(x)))}`` (the maps of RCGAN Fig. 3; higher = more confident that x is normal)."""
+        def probabilities(nets: dict[str, nn.Module], x: torch.Tensor) -> torch.Tensor:
+            z = nets["E"](x)
+            l_xz, _ = nets["dxz"](x, z)
+            l_xx, _ = nets["dxx"](x, nets["G"](z))
+            return torch.stack([torch.sigmoid(l_xz.double()), torch.sigmoid(l_xx.double())], dim=1)
+
+        out = self._apply(X, probabilities)
+        return {"dxz": out[:, 0], "dxx": out[:, 1]}
+
     def score_all(self, X: Any) -> dict[str, np.ndarray]:
         """Every score of X in one pass, e.g. ``{"fm": ..., "l1": ..., "l2": ..., "logits": ...}``."""
-        self._check_fitted()
-        X = self._validate(X, fitting=False)
-        from advad.engine import batched_inference
-
-        nets = self.inference_networks_
         kinds = self.score_names
-        stacked = batched_inference(lambda xb: torch.stack(self._scores_tensor(nets, xb, kinds), dim=1),
-                                    self._transform_lazy(X), device=self.device_,
-                                    batch_size=int(self.score_batch_size), modules=list(nets.values()))
+        stacked = self._apply(X, lambda nets, xb: torch.stack(self._scores_tensor(nets, xb, kinds), dim=1))
         return {kind: stacked[:, i] for i, kind in enumerate(kinds)}
 
 

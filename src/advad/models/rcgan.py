@@ -309,29 +309,3 @@ class RCGAN(ALAD):
             else:
                 raise InputError(f"score must be one of {SCORES}; got {kind!r}")
         return out
-
-    # ------------------------------------------------------------------ the discriminator maps (Fig. 3)
-    def discriminator_outputs(self, X: Any) -> dict[str, np.ndarray]:
-        """Probabilities that the discriminators call x normal: ``{"dxz": D_xz(x, E(x)),
-        "dxx": D_xx(x, G(E(x)))}`` (RCGAN Fig. 3)."""
-        return discriminator_outputs(self, X)
-
-
-def discriminator_outputs(detector: ALAD, X: Any) -> dict[str, np.ndarray]:
-    """D_xz(x, E(x)) and D_xx(x, G(E(x))) as probabilities for a fitted ALAD or RCGAN (Fig. 3 of the
-    RCGAN paper): higher = the discriminator is more confident that x is normal."""
-    from advad.engine import batched_inference
-
-    detector._check_fitted()
-    X = detector._validate(X, fitting=False)
-    nets = detector.inference_networks_
-
-    def fn(x: torch.Tensor) -> torch.Tensor:
-        z = nets["E"](x)
-        l_xz, _ = nets["dxz"](x, z)
-        l_xx, _ = nets["dxx"](x, nets["G"](z))
-        return torch.stack([torch.sigmoid(l_xz.double()), torch.sigmoid(l_xx.double())], dim=1)
-
-    out = batched_inference(fn, detector._transform_lazy(X), device=detector.device_,
-                            batch_size=int(detector.score_batch_size), modules=list(nets.values()))
-    return {"dxz": out[:, 0], "dxx": out[:, 1]}
