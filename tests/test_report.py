@@ -106,3 +106,11 @@ def test_two_dimensional_runs_carry_discriminator_maps():
     for key in ("dxz", "dxx"):
         values = np.asarray(maps[key])
         assert values.shape == (41, 41) and ((values >= 0) & (values <= 1)).all() and values.std() > 0
+
+
+def test_report_merges_several_results_folders(store, tmp_path):
+    other = tmp_path / "other"
+    run_bench(models=["iforest"], datasets=["arc"], seeds=1, budget="smoke", out=other, progress=False)
+    assert main(["report", str(store), str(other), "--out", str(tmp_path / "merged")]) == 0
+    markdown = (tmp_path / "merged" / "report.md").read_text()
+    assert "9 runs from" in markdown and "| arc |" in markdown and "| loop |" in markdown

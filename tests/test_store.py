@@ -28,11 +28,19 @@ def _rows(folder):
     return sorted((r["key"], json.dumps(r["metrics"], sort_keys=True)) for r in ResultStore(folder).runs())
 
 
-def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(tmp_path):
+# The scoreboard issue's check: a paper preset on the real data, cut to the models that run in seconds.
+PAPER_SWEEP = ["--paper", "rcgan:table1", "--models", "iforest,ocsvm", "--datasets", "arrhythmia,thyroid",
+               "--budget", "quick", "--no-progress"]
+needs_data = pytest.mark.skipif(not os.environ.get("ADVAD_DATA"), reason="ADVAD_DATA not set")
+
+
+@pytest.mark.parametrize("sweep, n_runs", [(SWEEP, 32), pytest.param(PAPER_SWEEP, 20, marks=needs_data)],
+                         ids=["embedded", "rcgan-table1"])
+def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(tmp_path, sweep, n_runs):
     reference = tmp_path / "reference"
-    assert _bench([*SWEEP, "--out", str(reference)]).wait() == 0
+    assert _bench([*sweep, "--out", str(reference)]).wait() == 0
     killed = tmp_path / "killed"
-    process = _bench([*SWEEP, "--out", str(killed)])
+    process = _bench([*sweep, "--out", str(killed)])
     deadline = time.time() + 60
     while time.time() < deadline:  # kill once some, but not all, runs are stored
         if (killed / "results.sqlite").exists() and 0 < len(ResultStore(killed).runs()):
@@ -41,12 +49,12 @@ def test_sigkilled_sweep_resumes_to_the_uninterrupted_result(tmp_path):
     process.send_signal(signal.SIGKILL)
     process.wait()
     partial = len(ResultStore(killed).runs())
-    assert 0 < partial < 32
-    resumed = _bench([*SWEEP, "--out", str(killed), "--json"])
+    assert 0 < partial < n_runs
+    resumed = _bench([*sweep, "--out", str(killed), "--json"])
     out, _ = resumed.communicate()
     assert resumed.returncode == 0
     assert _rows(killed) == _rows(reference)  # every run exactly once, same metrics
-    assert len(json.loads(out)["runs"]) == 32
+    assert len(json.loads(out)["runs"]) == n_runs
 
 
 def _write_many(folder, worker):

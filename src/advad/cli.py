@@ -171,7 +171,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from advad.report import write_report
 
-    md_path, html_path = write_report(args.folder, args.out)
+    md_path, html_path = write_report(args.folders, args.out)
     print(f"advad: wrote {md_path} and {html_path}", file=sys.stderr)
     return 0
 
@@ -247,9 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     bench.set_defaults(func=cmd_bench)
 
-    report = sub.add_parser("report", help="Markdown + HTML scoreboard of a results folder (bench --out)")
-    report.add_argument("folder", help="folder holding results.sqlite")
-    report.add_argument("--out", help="where to write report.md, report.html (default: the folder)")
+    report = sub.add_parser("report", help="Markdown + HTML scoreboard of results folders (bench --out)")
+    report.add_argument("folders", nargs="+", metavar="FOLDER", help="folder(s) holding results.sqlite")
+    report.add_argument("--out", help="where to write report.md, report.html (default: the first folder)")
     report.set_defaults(func=cmd_report)
 
     plot = sub.add_parser("plot", help="paper figures")

@@ -14,6 +14,8 @@ import io
 import math
 from collections import defaultdict
 from pathlib import Path
+from typing import Sequence
+
 import numpy as np
 
 from advad import __version__
@@ -174,14 +176,19 @@ def _fmt(entry: dict) -> list[str]:
 HEADER = ["dataset", "task", "model", "metric", "ours: mean ± std (n)", "paper", "ours − paper"]
 
 
-def write_report(folder: str | Path, out: str | Path | None = None) -> tuple[Path, Path]:
-    """Write `report.md` (with PNGs in `report_files/`) and a self-contained `report.html`."""
-    folder = Path(folder)
-    if not (folder / "results.sqlite").is_file():
-        raise FileNotFoundError(f"{folder} holds no results store (results.sqlite); run "
-                                f"`advad bench ... --out {folder}` first")
-    out = Path(out) if out else folder
-    runs = ResultStore(folder).runs()
+def write_report(folders: str | Path | Sequence[str | Path], out: str | Path | None = None) -> tuple[Path, Path]:
+    """Write `report.md` (with PNGs in `report_files/`) and a self-contained `report.html` of the runs
+    in one or several results folders (default output folder: the first)."""
+    folders = [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
+    if not folders:
+        raise ValueError("no results folder given")
+    for folder in folders:
+        if not (folder / "results.sqlite").is_file():
+            raise FileNotFoundError(f"{folder} holds no results store (results.sqlite); run "
+                                    f"`advad bench ... --out {folder}` first")
+    out = Path(out) if out else folders[0]
+    runs = [run for folder in folders for run in ResultStore(folder).runs()]
+    source = ", ".join(str(f) for f in folders)
     sections = scoreboard(runs)
     figures_dir = out / "report_files"
     figures_dir.mkdir(parents=True, exist_ok=True)
@@ -201,7 +208,7 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> tuple[Pat
         figures.append((title, name, png))
     failures = [run for run in runs if "error" in run]
 
-    md = ["# advad scoreboard\n", f"{len(runs)} runs from `{folder}` (advad {__version__}). Ours: mean ± "
+    md = ["# advad scoreboard\n", f"{len(runs)} runs from `{source}` (advad {__version__}). Ours: mean ± "
           "sample std over seeds (n). Paper: the published value beside it; the difference is ours minus "
           "the first published value.\n"]
     for section in sections:
@@ -215,7 +222,7 @@ def write_report(folder: str | Path, out: str | Path | None = None) -> tuple[Pat
     md_path = out / "report.md"
     atomic_write_bytes(md_path, "\n".join(md).encode())
 
-    parts = [f"<h1>advad scoreboard</h1><p>{len(runs)} runs from <code>{html.escape(str(folder))}</code> "
+    parts = [f"<h1>advad scoreboard</h1><p>{len(runs)} runs from <code>{html.escape(source)}</code> "
              f"(advad {__version__}). Ours: mean ± sample std over seeds (n); difference = ours − paper.</p>"]
     for section in sections:
         parts.append(f"<h2>{html.escape(section['title'])}</h2><table><tr>"
