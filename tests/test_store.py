@@ -114,3 +114,11 @@ def test_paper_preset_expands_to_the_tables_cells():
     assert any("not implemented yet" in m and "dagmm" in m for m in messages) or "dagmm" in {c.model for c in cells}
     only = plan_paper("rcgan:table1", 1, "smoke", log=messages.append, models=["iforest"], datasets=["musk"])
     assert [(c.model, c.dataset) for c in only] == [("iforest", "musk")]
+
+
+@needs_data
+def test_several_presets_share_their_common_runs(tmp_path):
+    messages = []
+    both = run_bench(paper="alad:table2,maesi:table2", models=["iforest"], datasets=["arrhythmia"], seeds=1,
+                     budget="smoke", out=tmp_path, progress=False, log=messages.append)
+    assert [(r["model"], r["dataset"], r["paper"]) for r in both["runs"]] == [("iforest", "arrhythmia", "alad:table2")]

@@ -180,25 +180,26 @@ def _execute_local(cells: list[Cell], jobs: int) -> Iterator[dict]:
             yield future.result()
 
 
-def _execute_ray(cells: list[Cell], address: str | None) -> Iterator[dict]:
+def _execute_ray(cells: list[Cell], address: str | None, gpus: float = 0.0) -> Iterator[dict]:
     try:
         import ray
     except ImportError:
         raise ImportError("--executor ray needs Ray: pip install 'advad[ray]'") from None
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    remote = ray.remote(run_cell)
+    remote = ray.remote(num_cpus=1, num_gpus=gpus)(run_cell)  # a run with a GPU share sees device "auto" = CUDA
     pending = [remote.remote(cell) for cell in cells]
     while pending:
         finished, pending = ray.wait(pending, num_returns=1)
         yield ray.get(finished[0])
 
 
-def execute(cells: list[Cell], executor: str = "local", jobs: int = 1, ray_address: str | None = None) -> Iterable[dict]:
+def execute(cells: list[Cell], executor: str = "local", jobs: int = 1, ray_address: str | None = None,
+            ray_gpus: float = 0.0) -> Iterable[dict]:
     if executor == "local":
         return _execute_local(cells, jobs)
     if executor == "ray":
-        return _execute_ray(cells, ray_address)
+        return _execute_ray(cells, ray_address, ray_gpus)
     raise ValueError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
 
 
@@ -207,19 +208,27 @@ def run_bench(models: list[str] | None = None, datasets: list[str] | None = None
               seeds: int | list[int] | None = 5, budget: str = "quick", params: dict[str, Any] | None = None,
               protocol_params: dict[str, Any] | None = None, out: str | Path | None = None,
               progress: bool = True, log: Callable[[str], None] | None = None, paper: str | None = None,
-              executor: str = "local", jobs: int = 1, ray_address: str | None = None) -> dict:
+              executor: str = "local", jobs: int = 1, ray_address: str | None = None, ray_gpus: float = 0.0) -> dict:
     """Run a sweep and return {"runs": [...], "summary": [...]}.
 
     `params` override model parameters in every run (after the model's budget defaults);
-    `protocol_params` override protocol conventions; `paper` runs a paper table's preset instead
-    (restricted to `models` / `datasets` when they are given). A failing run is recorded with its error and the sweep goes on; `summary`
+    `protocol_params` override protocol conventions; `paper` runs paper tables' presets instead
+    (``"alad:table2"``, several comma-separated, or ``"all"``; restricted to `models` / `datasets` when
+    they are given). A failing run is recorded with its error and the sweep goes on; `summary`
     covers the successful runs. With `out`, the runs already stored there are not run again.
     """
     log = log or (lambda message: print(message, file=sys.stderr))
     if budget not in BUDGETS:
         raise ValueError(f"unknown budget {budget!r}; use one of {', '.join(BUDGETS)}")
     if paper:
-        cells = plan_paper(paper, seeds, budget, params, log, models, datasets)
+        from advad.references import list_presets
+
+        presets = list_presets() if paper == "all" else [p.strip() for p in paper.split(",") if p.strip()]
+        planned = [cell for preset in presets for cell in plan_paper(preset, seeds, budget, params, log, models, datasets)]
+        unique: dict[str, Cell] = {}
+        for cell in planned:  # a run that two tables share runs once (filed under the first table)
+            unique.setdefault(cell.key, cell)
+        cells = list(unique.values())
     else:
         cells = plan(models, datasets, protocol, 5 if seeds is None else seeds, budget, params, protocol_params)
     for name in sorted({cell.dataset for cell in cells}):
@@ -230,7 +239,7 @@ def run_bench(models: list[str] | None = None, datasets: list[str] | None = None
     wanted = {cell.key for cell in cells}
     runs = [run for run in store.runs() if run["key"] in wanted and "error" not in run] if store else []
     bar = tqdm(total=len(todo), desc="bench", unit="run", file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    for run in execute(todo, executor, jobs, ray_address):
+    for run in execute(todo, executor, jobs, ray_address, ray_gpus):
         if store:
             store.add(run)
         runs.append(run)

@@ -155,7 +155,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        seeds=seeds, budget=args.budget, params=_parse_params(args.param),
                        protocol_params=_parse_params(args.protocol_param, "--protocol-param"),
                        out=args.out, progress=not args.no_progress, paper=args.paper,
-                       executor=args.executor, jobs=args.jobs, ray_address=args.ray_address)
+                       executor=args.executor, jobs=args.jobs, ray_address=args.ray_address, ray_gpus=args.ray_gpus)
     if args.json:  # the report's curves and histograms stay in the store (--out), not on stdout
         runs = [{k: v for k, v in run.items() if k != "diagnostics"} for run in result["runs"]]
         json.dump({**result, "runs": runs}, sys.stdout, indent=1)
@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--protocol", default="topk",
                        help="topk | one-class | leave-one-out | ood | auc | contamination | weak-supervision")
     bench.add_argument("--seeds", type=int, help="number of seeds, 0..N-1 (default 3; a --paper preset's own count)")
-    bench.add_argument("--paper", help="run one paper table, e.g. alad:table2, rcgan:table1 (advad.references)")
+    bench.add_argument("--paper", help="run paper tables: alad:table2, several comma-separated, or all (advad.references)")
     bench.add_argument("--budget", default="quick", choices=["smoke", "quick", "paper"])
     bench.add_argument("--param", action="append", metavar="KEY=VALUE", help="model parameter for every run")
     bench.add_argument("--protocol-param", action="append", metavar="KEY=VALUE",
@@ -243,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--executor", default="local", choices=["local", "ray"], help="where runs execute")
     bench.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1: this process)")
     bench.add_argument("--ray-address", help="Ray cluster address for --executor ray (default: start a local one)")
+    bench.add_argument("--ray-gpus", type=float, default=0.0,
+                       help="GPUs (or a fraction) each Ray task asks for, e.g. 0.25 to share a GPU among four runs")
     bench.add_argument("--json", action="store_true", help="print the JSON document (SPEC §4) on stdout")
     bench.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     bench.set_defaults(func=cmd_bench)
