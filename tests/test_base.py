@@ -225,3 +225,17 @@ def test_pyod_adapter_reports_missing_pyod_clearly(blobs):
         assert detector.decision_function(blobs[1]).mean() > detector.decision_function(blobs[0]).mean()
         with pytest.raises(ModelFileError, match="pickle"):
             detector.save("unused.advad")
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    import os
+    import stat
+
+    from advad.serialization import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "report.md", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "report.md").stat().st_mode) == 0o644
