@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -118,6 +118,39 @@ class TabularEncoder:
         return {"columns": self.columns, "categories": self.categories}
 
 
+# ------------------------------------------------------------------ declarative parameter checks
+ParamRule = Callable[[Any], "str | None"]  # a parameter's value -> what is wrong with it, or None
+
+
+def one_of(*choices: Any) -> ParamRule:
+    """The value must be one of `choices`."""
+    return lambda value: None if value in choices else f"must be one of {', '.join(map(repr, choices))}"
+
+
+def positive_int(*, optional: bool = True, minimum: int = 1) -> ParamRule:
+    """An integer ≥ `minimum` (or None when `optional`)."""
+    def check(value: Any) -> str | None:
+        if (value is None and optional) or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+                                            and value >= minimum):
+            return None
+        return f"must be an integer >= {minimum}" + (" or None" if optional else "")
+    return check
+
+
+def number_in(low: float, high: float, *, low_open: bool = False, high_open: bool = False,
+              optional: bool = False) -> ParamRule:
+    """A real number in the interval [low, high] (ends open as asked; None allowed when `optional`)."""
+    text = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+
+    def check(value: Any) -> str | None:
+        if value is None and optional:
+            return None
+        ok = (isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+              and (low < value if low_open else low <= value) and (value < high if high_open else value <= high))
+        return None if ok else f"must be a number in {text}" + (" or None" if optional else "")
+    return check
+
+
 class BaseDetector(BaseEstimator):
     """Base class of every advad detector. Higher scores mean more anomalous."""
 
@@ -127,6 +160,8 @@ class BaseDetector(BaseEstimator):
     # Protocol conventions of the model's paper: {protocol: {dataset: {keyword: value}}}, e.g. RCGAN's
     # 80/20 split on KDD99. Applied by the benchmarks; the user's --protocol-param still wins.
     protocol_defaults: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
+    # What each constructor parameter must be, checked at `fit` (subclasses extend the dict).
+    param_rules: ClassVar[dict[str, ParamRule]] = {"contamination": number_in(0, 0.5, low_open=True)}
 
     def __init__(self, contamination: float = 0.1):
         self.contamination = contamination
@@ -224,9 +259,12 @@ class BaseDetector(BaseEstimator):
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
-        c = self.contamination
-        if not isinstance(c, (int, float)) or isinstance(c, bool) or not (0 < c <= 0.5):
-            raise InputError(f"contamination must be a number in (0, 0.5]; got {c!r}")
+        """Check every parameter against `param_rules`; subclasses add checks that span parameters."""
+        for name, rule in self.param_rules.items():
+            value = getattr(self, name)
+            problem = rule(value)
+            if problem:
+                raise InputError(f"{name} {problem}; got {value!r}")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "threshold_"):

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advad.base import InputError
+from advad.base import InputError, number_in, one_of, positive_int
 from advad.data import list_datasets
 from advad.engine import UpdateStep
 from advad.models._torch import TorchDetector
@@ -80,6 +80,9 @@ class ALAD(TorchDetector):
 
     _score_override: ClassVar[str | None] = None  # set for one `decision_function(X, score=...)` call
     score_names: ClassVar[tuple[str, ...]] = SCORES  # what `score_all` returns (RCGAN has its own)
+    param_rules = {**TorchDetector.param_rules, "score": one_of(*SCORES), "architecture": one_of(*ARCHITECTURES),
+                   "latent_dim": positive_int(), "epochs": positive_int(), "batch_size": positive_int(),
+                   "ema_decay": number_in(0, 1, high_open=True, optional=True)}
 
     def __init__(self, contamination: float = 0.1, architecture: str = "auto", latent_dim: int | None = None,
                  epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
@@ -111,19 +114,6 @@ class ALAD(TorchDetector):
         self.score_batch_size = score_batch_size
 
     # ------------------------------------------------------------------ parameters
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.score not in SCORES:
-            raise InputError(f"score must be one of {SCORES}; got {self.score!r}")
-        if self.architecture not in ARCHITECTURES:
-            raise InputError(f"architecture must be one of {ARCHITECTURES}; got {self.architecture!r}")
-        for name in ("latent_dim", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
-                raise InputError(f"{name} must be a positive integer or None; got {value!r}")
-        if self.ema_decay is not None and not (0.0 <= self.ema_decay < 1.0):
-            raise InputError(f"ema_decay must be in [0, 1) or None; got {self.ema_decay!r}")
-
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:
         """Per budget (documented in docs/models/alad.md with measured times and F1):

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from advad.base import InputError
+from advad.base import InputError, number_in, one_of, positive_int
 from advad.engine import Selector, UpdateStep, batched_inference, eval_mode
 from advad.models.mirrored import (MirroredDetector, budget_params, feature_distance, gradient_penalty, latent_norm,
                                    simplex_mix)
@@ -81,6 +81,10 @@ class AMA(MirroredDetector):
     supports_y = True
     ARCH_OVERRIDES = {"mnist": _IMAGE_OPT, "cifar": _IMAGE_OPT}
     DEFAULT_SELECTION = "last"
+    param_rules = {**MirroredDetector.param_rules, "atypical": one_of(*ATYPICAL),
+                   "atypical_radius": one_of("sqrt_d", "data"), "score": one_of(*SCORES),
+                   "k": positive_int(optional=False, minimum=2),
+                   "atypical_fraction": number_in(0, 1, low_open=True)}
 
     def __init__(self, contamination: float = 0.1, architecture: str = "auto", latent_dim: int | None = None,
                  epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
@@ -130,16 +134,6 @@ class AMA(MirroredDetector):
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
         super()._check_params()
-        if self.atypical not in ATYPICAL:
-            raise InputError(f"atypical must be one of {ATYPICAL}; got {self.atypical!r}")
-        if self.atypical_radius not in ("sqrt_d", "data"):
-            raise InputError(f"atypical_radius must be 'sqrt_d' or 'data'; got {self.atypical_radius!r}")
-        if self.score not in SCORES:
-            raise InputError(f"score must be one of {SCORES}; got {self.score!r}")
-        if not isinstance(self.k, int) or self.k < 2:
-            raise InputError(f"k (rows of the simplex interpolation) must be an integer ≥ 2; got {self.k!r}")
-        if not 0.0 < float(self.atypical_fraction) <= 1.0:
-            raise InputError(f"atypical_fraction must be in (0, 1]; got {self.atypical_fraction!r}")
         if not 0.0 < float(self.atypical_delta) <= 1.0 and self.atypical != "none":
             raise InputError(f"atypical_delta (δ as a fraction of √d) must be in (0, 1]; got {self.atypical_delta!r}")
 

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from advad.base import InputError
+from advad.base import InputError, one_of
 from advad.engine import UpdateStep
 from advad.models.mirrored import (MirroredDetector, budget_params, critic_values, latent_hinge, latent_norm,
                                    simplex_mix)
@@ -58,6 +58,9 @@ class MAESI(MirroredDetector):
     preprocessing, max_train_samples, init, random_state, device, verbose, checkpoint_dir,
     checkpoint_every, score_batch_size : as every torch detector (see `advad.models.alad.ALAD`).
     """
+
+    param_rules = {**MirroredDetector.param_rules, "interpolation": one_of(*INTERPOLATIONS),
+                   "latent_reg_kind": one_of("hinge", "norm")}
 
     def __init__(self, contamination: float = 0.1, architecture: str = "auto", latent_dim: int | None = None,
                  epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
@@ -99,12 +102,8 @@ class MAESI(MirroredDetector):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.interpolation not in INTERPOLATIONS:
-            raise InputError(f"interpolation must be one of {INTERPOLATIONS}; got {self.interpolation!r}")
         if self.interpolation == "simplex" and (not isinstance(self.m, int) or self.m < 2):
             raise InputError(f"m (points of the simplex interpolation) must be an integer ≥ 2; got {self.m!r}")
-        if self.latent_reg_kind not in ("hinge", "norm"):
-            raise InputError(f"latent_reg_kind must be 'hinge' or 'norm'; got {self.latent_reg_kind!r}")
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:

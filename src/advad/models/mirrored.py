@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from advad.base import InputError
+from advad.base import InputError, number_in, one_of, positive_int
 from advad.engine import Selector, eval_mode
 from advad.models._torch import TorchDetector
 from advad.nets import FeatureDiscriminator, PairDiscriminator, View, apply_spectral_norm, init_weights, mlp
@@ -288,25 +288,12 @@ class MirroredDetector(TorchDetector):
     # architecture values a subclass replaces (AMA's optimiser for images, ...): {arch: {key: value}}
     ARCH_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {}
     DEFAULT_SELECTION: ClassVar[str] = "feature"
+    param_rules = {**TorchDetector.param_rules, "architecture": one_of("auto", *ARCHITECTURES),
+                   "lipschitz": one_of(*LIPSCHITZ), "latent_dim": positive_int(), "epochs": positive_int(),
+                   "batch_size": positive_int(), "n_critic": positive_int(), "selection": one_of(*SELECTION),
+                   "selection_start": number_in(0, 1), "optimizer": one_of(None, "adam", "sgd")}
 
     # ------------------------------------------------------------------ parameters
-    def _check_params(self) -> None:
-        super()._check_params()
-        if self.architecture != "auto" and self.architecture not in ARCHITECTURES:
-            raise InputError(f"architecture must be 'auto' or one of {sorted(ARCHITECTURES)}; got {self.architecture!r}")
-        if self.lipschitz not in LIPSCHITZ:
-            raise InputError(f"lipschitz must be one of {LIPSCHITZ}; got {self.lipschitz!r}")
-        for name in ("latent_dim", "epochs", "batch_size", "n_critic"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1):
-                raise InputError(f"{name} must be a positive integer or None; got {value!r}")
-        if self.selection not in SELECTION:
-            raise InputError(f"selection must be one of {SELECTION}; got {self.selection!r}")
-        if not 0.0 <= float(self.selection_start) <= 1.0:
-            raise InputError(f"selection_start is a fraction of the epochs in [0, 1]; got {self.selection_start!r}")
-        if self.optimizer is not None and self.optimizer not in ("adam", "sgd"):
-            raise InputError(f"optimizer must be 'adam', 'sgd' or None; got {self.optimizer!r}")
-
     def _arch_name(self, shape: tuple[int, ...]) -> str:
         name = self.architecture if self.architecture != "auto" else auto_architecture(shape)
         kind = ARCHITECTURES[name]["kind"]

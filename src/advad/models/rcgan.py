@@ -26,10 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advad.base import InputError
+from advad.base import InputError, number_in, one_of
 from advad.engine import UpdateStep
-from advad.models._torch import TorchDetector
-from advad.models.alad import ALAD, ARCHITECTURES
+from advad.models.alad import ALAD
 from advad.models.registry import register
 
 SCORES = ("dxx", "features", "l1", "l2")
@@ -96,6 +95,8 @@ class RCGAN(ALAD):
     """
 
     score_names = SCORES  # `score_all` (inherited from ALAD) returns these
+    param_rules = {**ALAD.param_rules, "score": one_of("auto", *SCORES),
+                   "penalty_weight": number_in(0, float("inf"))}
 
     use_dzz: ClassVar[bool] = False  # RCGAN's objective (Eq. 10) has no latent discriminator
 
@@ -140,23 +141,11 @@ class RCGAN(ALAD):
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
-        TorchDetector._check_params(self)  # the base checks (contamination); ALAD's own score names differ
-        if self.score != "auto" and self.score not in SCORES:
-            raise InputError(f"score must be 'auto' or one of {SCORES}; got {self.score!r}")
-        if self.architecture not in ARCHITECTURES:
-            raise InputError(f"architecture must be one of {ARCHITECTURES}; got {self.architecture!r}")
-        for name in ("latent_dim", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
-                raise InputError(f"{name} must be a positive integer or None; got {value!r}")
-        if self.ema_decay is not None and not (0.0 <= self.ema_decay < 1.0):
-            raise InputError(f"ema_decay must be in [0, 1) or None; got {self.ema_decay!r}")
+        super()._check_params()
         p = self.penalty
         if not (p is None or callable(p) or p in PENALTIES):
             raise InputError(f"penalty must be one of {PENALTIES}, a callable (n, shape, generator) -> tensor, "
                              f"or None (no penalty: the Table 3 ablation); got {p!r}")
-        if not isinstance(self.penalty_weight, (int, float)) or self.penalty_weight < 0:
-            raise InputError(f"penalty_weight must be a number >= 0; got {self.penalty_weight!r}")
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:
