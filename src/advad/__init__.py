@@ -11,7 +11,11 @@ from advad.models.arn import ARN  # noqa: E402
 from advad.models.maesi import MAESI  # noqa: E402
 from advad.models.rcgan import RCGAN  # noqa: E402
 from advad.models.classical import IForest, OCSVM  # noqa: E402
+from advad.models.anogan import AnoGAN  # noqa: E402
+from advad.models.dagmm import DAGMM  # noqa: E402
+from advad.models.deepsvdd import DeepSVDD  # noqa: E402
+from advad.models.dsebm import DSEBMEnergy, DSEBMReconstruction  # noqa: E402
 from advad.serialization import ModelFileError  # noqa: E402
 
-__all__ = ["ALAD", "AMA", "ARN", "AutoEncoder", "MAESI", "RCGAN", "BaseDetector", "IForest", "InputError", "ModelFileError", "OCSVM", "list_models", "load",
+__all__ = ["ALAD", "AMA", "ARN", "AnoGAN", "AutoEncoder", "DAGMM", "DeepSVDD", "DSEBMEnergy", "DSEBMReconstruction", "MAESI", "RCGAN", "BaseDetector", "IForest", "InputError", "ModelFileError", "OCSVM", "list_models", "load",
            "make_detector", "__version__"]
