@@ -15,7 +15,11 @@ from advad.models.anogan import AnoGAN  # noqa: E402
 from advad.models.dagmm import DAGMM  # noqa: E402
 from advad.models.deepsvdd import DeepSVDD  # noqa: E402
 from advad.models.dsebm import DSEBMEnergy, DSEBMReconstruction  # noqa: E402
+from advad.models.dcae import DCAE  # noqa: E402
+from advad.models.fencegan import FenceGAN  # noqa: E402
+from advad.models.ganomaly import GANomaly  # noqa: E402
+from advad.models.skip_ganomaly import SkipGANomaly  # noqa: E402
 from advad.serialization import ModelFileError  # noqa: E402
 
-__all__ = ["ALAD", "AMA", "ARN", "AnoGAN", "AutoEncoder", "DAGMM", "DeepSVDD", "DSEBMEnergy", "DSEBMReconstruction", "MAESI", "RCGAN", "BaseDetector", "IForest", "InputError", "ModelFileError", "OCSVM", "list_models", "load",
+__all__ = ["ALAD", "AMA", "ARN", "AnoGAN", "AutoEncoder", "DAGMM", "DCAE", "DeepSVDD", "DSEBMEnergy", "DSEBMReconstruction", "FenceGAN", "GANomaly", "MAESI", "RCGAN", "SkipGANomaly", "BaseDetector", "IForest", "InputError", "ModelFileError", "OCSVM", "list_models", "load",
            "make_detector", "__version__"]
