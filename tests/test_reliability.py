@@ -1,5 +1,6 @@
 """Reliability over every registered detector (issue 9): behaviour on an easy set, determinism, clone,
-save/load, predict vs threshold; fuzzed bad input; damaged and malicious model files; divergence.
+save/load, predict vs threshold, image input; fuzzed bad input; damaged and malicious model files;
+divergence; fits killed with SIGKILL and resumed.
 
 The model list comes from the registry at collection time, so a newly registered model is covered
 without editing this file. `docs/reliability.md` tabulates what is tried here and the outcome.
@@ -8,6 +9,7 @@ without editing this file. `docs/reliability.md` tabulates what is tried here an
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,7 @@ import advad
 from advad import InputError
 from advad.data import Dataset
 from advad.models import get_model_class, list_models, make_detector
+from advad.models._torch import TorchDetector
 from advad.models.classical import SklearnDetector
 
 MODELS = list_models()
@@ -141,6 +144,28 @@ def test_one_row_scores_like_in_a_batch(name, fitted, easy):
     batch = det.decision_function(X_test)
     np.testing.assert_allclose([det.decision_function(X_test[i:i + 1])[0] for i in (0, 129)], batch[[0, 129]],
                                rtol=1e-2, atol=1e-6)
+
+
+IMAGE_MODELS = [m for m in MODELS if get_model_class(m).accepts_images]
+
+
+@pytest.mark.parametrize("name", IMAGE_MODELS)
+def test_images_fit_score_and_survive_save_load(name, tmp_path):
+    """Models that take images: 16 grey 28×28 training images (n, H, W) stay images (input shape (1, 28, 28)),
+    one epoch gives finite, varied scores for (n, H, W) and (n, 1, H, W) input alike, and save → load
+    gives identical scores."""
+    rng = np.random.default_rng(0)
+    images = (rng.random((24, 28, 28)) * 255).astype(np.uint8)
+    det = fit_tiny(name, images[:16], epochs=1, pretrain_epochs=1, batch_size=8)
+    assert det.input_shape_ == (1, 28, 28)
+    s = det.decision_function(images[16:])
+    assert np.isfinite(s).all() and np.ptp(s) > 0 and np.ptp(det.decision_scores_) > 0
+    np.testing.assert_array_equal(det.decision_function(images[16:, None]), s)
+    det.save(tmp_path / "m.advad")
+    loaded = advad.load(tmp_path / "m.advad")
+    assert loaded.input_shape_ == (1, 28, 28)
+    np.testing.assert_array_equal(loaded.decision_function(images[16:]), s)
+    np.testing.assert_array_equal(loaded.decision_scores_, det.decision_scores_)
 
 
 # Known finding (docs/reliability.md): on the easy set AMA with 6 labelled anomalies ranks *worse* than
@@ -529,3 +554,107 @@ def test_detectors_roll_back_on_request(name, easy, monkeypatch):
     assert np.isfinite(det.decision_function(easy[1])).all()
     with pytest.raises(InputError, match="on_divergence"):
         make_tiny(name, X, epochs=1).fit(X, on_divergence="ignore")
+
+
+# ============================================================================ 5. crashes
+TORCH_MODELS = [m for m in MODELS if issubclass(get_model_class(m), TorchDetector)]
+CRASH_EPOCHS = 3
+# Every torch model is killed inside its second epoch; one is also killed while its second checkpoint
+# is being written (temporary file complete, not yet renamed): the engine's write path is shared.
+CRASH_CASES = [(m, "mid-epoch") for m in TORCH_MODELS] + [("alad", "checkpoint-write")]
+
+CRASH_CHILD = """
+import json, os, signal, sys, traceback
+import numpy as np
+import torch._dynamo  # imported by the first optimiser: once here rather than in every child (~3 s)
+import advad.engine as engine
+import advad.serialization as serialization
+from advad.models import make_detector
+
+X = np.load(sys.argv[1])
+real_step, real_replace = engine.Trainer._run_step, os.replace
+
+def kill_in_epoch_2(self, *args, **kwargs):  # the model's own trainer (not e.g. Deep SVDD's pretraining)
+    if self.checkpoint is not None and self.epoch == 1:
+        self.calls_in_epoch_2 = getattr(self, "calls_in_epoch_2", 0) + 1
+        if self.calls_in_epoch_2 == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+    return real_step(self, *args, **kwargs)
+
+def kill_before_second_rename(src, dst):
+    if str(dst).endswith("checkpoint.safetensors") and os.path.exists(dst):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_replace(src, dst)
+
+statuses = {}
+for job in json.loads(sys.argv[2]):  # one forked child per job: torch is imported once
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if job["when"] == "mid-epoch":
+                engine.Trainer._run_step = kill_in_epoch_2
+            else:
+                serialization.os.replace = kill_before_second_rename
+            make_detector(job["name"], **job["params"]).fit(X, checkpoint_dir=job["folder"])
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    statuses[job["name"] + "/" + job["when"]] = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+print(json.dumps(statuses))
+"""
+
+
+@pytest.fixture(scope="module")
+def crashed(easy, tmp_path_factory):
+    """Every `CRASH_CASES` fit SIGKILLed in a child process. Returns the training rows and
+    {case: (checkpoint folder, the signal that ended the child or None)}."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("crashes")
+    X = easy[0][:128]  # batches of 32: 4 iterations an epoch
+    np.save(folder / "X.npy", X)
+    jobs = [{"name": name, "when": when, "folder": str(folder / f"{name}-{when}"),
+             "params": {**tiny_params(name, X), "epochs": CRASH_EPOCHS, "random_state": 0}}
+            for name, when in CRASH_CASES]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.run([sys.executable, "-c", CRASH_CHILD, str(folder / "X.npy"), json.dumps(jobs)],
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert child.returncode == 0, child.stderr
+    statuses = json.loads(child.stdout)
+    return X, {(job["name"], job["when"]): (Path(job["folder"]), statuses[f"{job['name']}/{job['when']}"])
+               for job in jobs}
+
+
+@pytest.mark.parametrize("name, when", CRASH_CASES)
+def test_sigkilled_fit_resumes_to_the_uninterrupted_result(name, when, crashed, easy, monkeypatch):
+    """A fit SIGKILLed after its epoch-1 checkpoint resumes (`fit(X, resume=True)`) with epochs 2–3 only
+    and ends bit-for-bit where an uninterrupted fit with the same seed ends."""
+    from advad.engine import CHECKPOINT_FILE, Trainer, load_state
+
+    X, cases = crashed
+    folder, signal_number = cases[(name, when)]
+    assert signal_number == 9, f"the child was not SIGKILLed (signal {signal_number})"
+    state = load_state(folder / CHECKPOINT_FILE)
+    assert state["epoch"] == 1 and not state["complete"]
+    if when == "checkpoint-write":
+        assert len(list(folder.glob(f".{CHECKPOINT_FILE}.*.tmp"))) == 1  # the epoch-2 file, never renamed
+    trained_epochs = set()
+    real_step = Trainer._run_step
+
+    def counting_step(self, *args, **kwargs):
+        if self.checkpoint is not None:
+            trained_epochs.add(self.epoch + 1)
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Trainer, "_run_step", counting_step)
+    resumed = make_tiny(name, X, epochs=CRASH_EPOCHS).fit(X, resume=True, checkpoint_dir=str(folder))
+    assert trained_epochs == {2, 3}
+    reference = make_tiny(name, X, epochs=CRASH_EPOCHS).fit(X)
+    assert resumed.epochs_trained_ == CRASH_EPOCHS and resumed.history_ == reference.history_
+    np.testing.assert_array_equal(resumed.decision_scores_, reference.decision_scores_)
+    np.testing.assert_array_equal(resumed.decision_function(easy[1]), reference.decision_function(easy[1]))
