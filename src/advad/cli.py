@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import io
+import contextlib
 import json
 import os
 import sys
@@ -125,23 +125,21 @@ def cmd_score(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from advad import load
-    from advad.serialization import atomic_write_bytes
+    from advad.serialization import atomic_writer
 
     detector = load(args.model_file)
-    output = io.StringIO()
     rows = 0
-    for n, chunk in enumerate(pd.read_csv(args.data, chunksize=args.chunk_size)):
-        if args.label_column and args.label_column in chunk.columns:
-            chunk = chunk.drop(columns=[args.label_column])
-        X = chunk if getattr(detector, "encoder_", None) is not None else chunk.to_numpy()
-        scores = detector.decision_function(X)
-        pd.DataFrame({"score": scores, "anomaly": (scores > detector.threshold_).astype(int)}).to_csv(
-            output, header=n == 0, index=False)
-        rows += len(chunk)
-    if args.out == "-":
-        sys.stdout.write(output.getvalue())
-    else:
-        atomic_write_bytes(args.out, output.getvalue().encode())
+    # each chunk's scores are written as soon as they are computed: memory does not grow with the rows
+    with contextlib.nullcontext(sys.stdout) if args.out == "-" else atomic_writer(args.out, "w") as output:
+        for n, chunk in enumerate(pd.read_csv(args.data, chunksize=args.chunk_size)):
+            if args.label_column and args.label_column in chunk.columns:
+                chunk = chunk.drop(columns=[args.label_column])
+            X = chunk if getattr(detector, "encoder_", None) is not None else chunk.to_numpy()
+            scores = detector.decision_function(X)
+            pd.DataFrame({"score": scores, "anomaly": (scores > detector.threshold_).astype(int)}).to_csv(
+                output, header=n == 0, index=False)
+            rows += len(chunk)
+    if args.out != "-":
         print(f"advad: scored {rows} rows; wrote {args.out}", file=sys.stderr)
     return 0
 
@@ -224,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--data", required=True, help="CSV file with the features used at fit")
     score.add_argument("--label-column", help="a column to drop before scoring")
     score.add_argument("--chunk-size", type=int, default=100_000, help="rows read and scored at a time")
-    score.add_argument("--out", default="-", help="CSV of score,anomaly per row (default: stdout)")
+    score.add_argument("--out", default="-", help="CSV of score,anomaly per row (default: stdout), written chunk by "
+                                                  "chunk; a file appears only once every row is scored")
     score.set_defaults(func=cmd_score)
 
     bench = sub.add_parser("bench", help="benchmark models on data sets under a protocol (no arguments: "
