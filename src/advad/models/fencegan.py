@@ -17,6 +17,7 @@ authors' procedure). See docs/models/baselines.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -65,7 +66,8 @@ class FenceGAN(TorchDetector):
 
     param_rules = {**TorchDetector.param_rules, "architecture": one_of(*ARCHITECTURES),
                    "alpha": number_in(0, 1, low_open=True, high_open=True, optional=True),
-                   "gamma": number_in(0, float("inf"), optional=True), "beta": number_in(0, float("inf"), optional=True),
+                   "gamma": number_in(0, float("inf"), optional=True),
+                   "beta": number_in(0, float("inf"), optional=True),
                    "latent_dim": positive_int(), "epochs": positive_int(), "batch_size": positive_int(minimum=2),
                    "pretrain_epochs": positive_int(optional=False, minimum=0)}
 
@@ -100,9 +102,9 @@ class FenceGAN(TorchDetector):
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:
         """``paper``: the architecture's settings; smaller tabular sets 3 000 optimiser steps (at least
-        100 epochs). ``quick``: images 5 + 2 epochs on 2 000 training images at the batch of 64 (the
-        paper's tiny learning rates need many more steps than a quick run has: 10× those);
-        KDD99-sized sets 3 + 1 epochs on a 50 000-row subsample; smaller tabular sets as ``paper``.
+        100 epochs). ``quick`` (pretraining + training epochs): images 2 + 5 on 2 000 training images at
+        batch 64 and 10× the paper's learning rates (made for far more steps than a quick run has);
+        KDD99-sized sets 1 + 3 on a 50 000-row subsample; smaller tabular sets as ``paper``.
         ``smoke``: seconds."""
         shape = tuple(dataset.X.shape)
         image = len(shape) >= 3
@@ -149,9 +151,10 @@ class FenceGAN(TorchDetector):
         return {"G": init_weights(G, "xavier"), "D": init_weights(D, "xavier")}
 
     def _fit_preprocessing(self, X: np.ndarray) -> None:
-        """``preprocessing="auto"`` min-max scales tabular rows to [0, 1] instead of standardising them: the
-        generator has to enclose the data, and standardised one-hot columns of rare categories stretch
-        the space to hundreds of units (KDD99 AUROC 0.56 standardised, 0.98 min-max; docs/models/baselines.md)."""
+        """``preprocessing="auto"`` min-max scales tabular rows to [0, 1] instead of standardising them:
+        the generator has to enclose the data, and standardised one-hot columns of rare categories
+        stretch the space to hundreds of units (KDD99 AUROC 0.56 standardised, 0.98 min-max;
+        docs/models/baselines.md)."""
         if self.preprocessing != "auto" or X.ndim == 4:
             super()._fit_preprocessing(X)
             return
@@ -163,7 +166,8 @@ class FenceGAN(TorchDetector):
     def _schedule(self, config: dict) -> tuple[int, int]:
         return config["epochs"], config["batch_size"]
 
-    def _losses(self, nets: dict[str, nn.Module], generator: torch.Generator, config: dict):
+    def _losses(self, nets: dict[str, nn.Module], generator: torch.Generator,
+                config: dict) -> tuple[Callable, Callable]:
         """(discriminator loss, generator loss) of one batch."""
         G, D = nets["G"], nets["D"]
         k, alpha, beta, gamma = config["latent_dim"], config["alpha"], config["beta"], config["gamma"]
@@ -200,8 +204,9 @@ class FenceGAN(TorchDetector):
     def _update_steps(self, nets: dict[str, nn.Module], generator: torch.Generator, config: dict) -> list[UpdateStep]:
         d_loss, g_loss = self._losses(nets, generator, config)
         betas = (float(self.beta1), 0.999)
-        return [UpdateStep("D", d_loss, torch.optim.Adam(nets["D"].parameters(), lr=config["lr_d"], betas=betas), ["D"]),
-                UpdateStep("G", g_loss, torch.optim.Adam(nets["G"].parameters(), lr=config["lr_g"], betas=betas), ["G"])]
+        opt_d = torch.optim.Adam(nets["D"].parameters(), lr=config["lr_d"], betas=betas)
+        opt_g = torch.optim.Adam(nets["G"].parameters(), lr=config["lr_g"], betas=betas)
+        return [UpdateStep("D", d_loss, opt_d, ["D"]), UpdateStep("G", g_loss, opt_g, ["G"])]
 
     # ------------------------------------------------------------------ scoring
     def _score_tensor(self, nets: dict[str, nn.Module], x: torch.Tensor) -> torch.Tensor:

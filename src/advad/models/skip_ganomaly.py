@@ -140,7 +140,7 @@ class SkipGANomaly(TorchDetector):
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:
-        """As `GANomaly.bench_params` (same schedule and networks sizes)."""
+        """As `GANomaly.bench_params` (same schedule, networks of the same size)."""
         return GANomaly.bench_params(dataset, budget)
 
     # ------------------------------------------------------------------ networks
@@ -183,7 +183,8 @@ class SkipGANomaly(TorchDetector):
 
         betas = (float(self.beta1), 0.999)
         return [
-            UpdateStep("G", generator_loss, torch.optim.Adam(G.parameters(), lr=self.learning_rate, betas=betas), ["G"]),
+            UpdateStep("G", generator_loss, torch.optim.Adam(G.parameters(), lr=self.learning_rate, betas=betas),
+                       ["G"]),
             UpdateStep("D", discriminator_loss, torch.optim.Adam(D.parameters(), lr=self.learning_rate, betas=betas),
                        ["D"], new_batch=False),
         ]
