@@ -17,3 +17,5 @@ for v in "use_dzz=false" "use_dzz=true" "use_dzz=false spectral_norm=false" "use
   [ -s $R/alad_ablation_arrhythmia_$tag.json ] || \
     .venv/bin/python benchmarks/alad_variants.py arrhythmia --seeds 5 --budget paper $args > $R/alad_ablation_arrhythmia_$tag.json
 done
+# (4) Fashion-MNIST one-class, all ten classes, one seed (mean AUROC > 0.5, no constant class)
+$CLI bench --models alad --datasets fashion-mnist --protocol one-class --seeds 1 --budget quick --no-progress --out $R/alad_store_fashion-mnist_quick --json > $R/alad_fashion-mnist_one-class_quick.json
