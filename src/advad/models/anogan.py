@@ -17,6 +17,7 @@ runs, scoring uses exponential-moving-average weights (decay 0.999). See docs/mo
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -229,17 +230,22 @@ class AnoGAN(TorchDetector):
         nets = self.inference_networks_
         G, D = nets["G"], nets["D"]
         k = self.config_["latent_dim"]
-        # starting points from a seeded stream, row by row (numpy draws them in order, so row i starts
-        # from the same z however the rows are chunked)
-        rng = np.random.default_rng(self.search_seed_)
         out = np.empty(len(X))
         bs = int(self.score_batch_size)
         with eval_mode(G, D), frozen(G, D), torch.inference_mode(False), torch.enable_grad():
             for start in range(0, len(X), bs):
                 x = torch.from_numpy(self._transform(X[start:start + bs])).to(self.device_)
-                z0 = torch.from_numpy(rng.standard_normal((len(x), k), dtype=np.float32)).to(self.device_)
+                z0 = torch.from_numpy(self._start_points(X[start:start + bs], k)).to(self.device_)
                 out[start:start + len(x)] = self._search(G, D, x, z0).to("cpu", torch.float64).numpy()
         return out
+
+    def _start_points(self, rows: np.ndarray, k: int) -> np.ndarray:
+        """z₀ of each row, drawn from a generator seeded by the model's search seed and the row's bytes:
+        a row starts from the same z whatever else is scored with it, in whichever chunk."""
+        digests = (hashlib.blake2b(np.ascontiguousarray(row).tobytes(), digest_size=8).digest() for row in rows)
+        return np.stack([np.random.default_rng([self.search_seed_, int.from_bytes(d, "little")])
+                         .standard_normal(k, dtype=np.float32) for d in digests]) if len(rows) else \
+            np.empty((0, k), np.float32)
 
     def _fitted_state(self) -> tuple[dict, dict[str, np.ndarray]]:
         meta, arrays = super()._fitted_state()
