@@ -12,8 +12,9 @@
 - ``_prepare(nets, X, generator)`` (optional): work before training, e.g. pretraining.
 
 It owns input scaling (fitted on the training rows and saved), the optional training subsample, the
-seeded and device-placed fit, checkpoints and resume (``fit(X, resume=True)``), batched scoring, and
-saving every network's weights (and their moving averages) to the safe model file.
+seeded and device-placed fit, checkpoints and resume (``fit(X, resume=True)``), batched scoring (chunks
+of ``score_batch_size`` rows, on CPU at most ``CPU_CHUNK_VALUES`` input values), and saving every
+network's weights (and their moving averages) to the safe model file.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ from advad.engine import (Checkpoint, Selector, Trainer, UpdateStep, batched_inf
                           data_fingerprint, resolve_device, seeded, threads)
 
 PREPROCESSING = ("auto", "none", "standard", "minmax", "image")
+# Scoring on CPU in chunks of at most this many input values (KDD99: ~1 000 rows, 28×28 images: ~170)
+# is faster than in 4 096-row chunks that spill the cache — 1.0–1.2× on tabular rows, 2.3–3.4× on
+# images, with a fraction of the memory (docs/performance.md).
+CPU_CHUNK_VALUES = 2**17
 
 
 class TorchDetector(BaseDetector):
@@ -170,11 +175,17 @@ class TorchDetector(BaseDetector):
         self.seconds_per_epoch_ = (float(np.mean(trainer.seconds_per_epoch)) if trainer.seconds_per_epoch else None)
 
     # ------------------------------------------------------------------ score
+    def _chunk_rows(self) -> int:
+        """Rows per scoring chunk: ``score_batch_size``, on CPU at most ``CPU_CHUNK_VALUES`` input values."""
+        rows = int(getattr(self, "score_batch_size", 4096))
+        if self.device_.type == "cpu":
+            rows = min(rows, max(1, CPU_CHUNK_VALUES // self.n_features_in_))
+        return rows
+
     def _score(self, X: np.ndarray) -> np.ndarray:
         nets = self.inference_networks_
         return batched_inference(lambda xb: self._score_tensor(nets, xb), self._transform_lazy(X),
-                                 device=self.device_, batch_size=int(getattr(self, "score_batch_size", 4096)),
-                                 modules=list(nets.values()))
+                                 device=self.device_, batch_size=self._chunk_rows(), modules=list(nets.values()))
 
     def _transform_lazy(self, X: np.ndarray) -> "_Lazy":
         return _Lazy(X, self._transform)
@@ -197,7 +208,7 @@ class TorchDetector(BaseDetector):
         X = self._validate(X, fitting=False)
         nets = self.inference_networks_
         return batched_inference(lambda xb: fn(nets, xb).flatten(1), self._transform_lazy(X), device=self.device_,
-                                 batch_size=int(getattr(self, "score_batch_size", 4096)), modules=list(nets.values()))
+                                 batch_size=self._chunk_rows(), modules=list(nets.values()))
 
     def encode(self, X: Any) -> np.ndarray:
         """Latent code of each row, shape (n, latent_dim) (NotImplementedError for methods without one)."""
