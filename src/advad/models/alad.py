@@ -163,12 +163,7 @@ class ALAD(TorchDetector):
 
     # ------------------------------------------------------------------ networks
     def _network_config(self, X: np.ndarray) -> dict:
-        image = X.ndim == 4
-        arch = self.architecture
-        if arch == "auto":
-            arch = "conv" if image else ("kdd" if len(X) >= KDD_MIN_ROWS else "arrhythmia")
-        if (arch == "conv") != image:
-            raise InputError(f"architecture {arch!r} does not fit data of per-sample shape {X.shape[1:]}")
+        arch = choose_architecture(self.architecture, X)
         table = ARCH_DEFAULTS[arch]
         pick = lambda name: getattr(self, name) if getattr(self, name) is not None else table[name]  # noqa: E731
         return {"architecture": arch, "input_shape": list(X.shape[1:]), "latent_dim": int(pick("latent_dim")),
@@ -323,6 +318,17 @@ class ALAD(TorchDetector):
 
 
 # --------------------------------------------------------------------------- architectures
+def choose_architecture(requested: str, X: np.ndarray) -> str:
+    """ALAD's rule (also AnoGAN's): images → "conv"; tabular sets of ≥ `KDD_MIN_ROWS` rows → "kdd"
+    (Table XI), smaller ones → "arrhythmia" (Table XIII); an explicit choice must fit the data."""
+    image = X.ndim == 4
+    arch = requested if requested != "auto" else ("conv" if image else
+                                                  ("kdd" if len(X) >= KDD_MIN_ROWS else "arrhythmia"))
+    if (arch == "conv") != image:
+        raise InputError(f"architecture {arch!r} does not fit data of per-sample shape {X.shape[1:]}")
+    return arch
+
+
 def _tabular_networks(arch: str, d: int, k: int) -> dict[str, nn.Module]:
     """Tables XI (KDD99) and XIII (Arrhythmia); LeakyReLU slope 0.2."""
     if arch == "kdd":

@@ -26,10 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advad.base import InputError, number_in, one_of, positive_int
+from advad.base import number_in, one_of, positive_int
 from advad.data import list_datasets
 from advad.engine import UpdateStep, eval_mode
 from advad.models._torch import TorchDetector
+from advad.models.alad import KDD_MIN_ROWS, choose_architecture
 from advad.models.registry import register
 from advad.nets import FeatureDiscriminator, conv_decoder, conv_encoder, conv_encoder_features, init_weights, mlp
 
@@ -40,7 +41,6 @@ ARCH_DEFAULTS: dict[str, dict[str, Any]] = {
     "arrhythmia": {"latent_dim": 64, "batch_size": 32, "learning_rate": 1e-5, "epochs": 1000},
     "conv": {"latent_dim": 100, "batch_size": 64, "learning_rate": 2e-4, "epochs": 100},
 }
-KDD_MIN_ROWS = 20_000
 
 
 @contextlib.contextmanager
@@ -142,12 +142,7 @@ class AnoGAN(TorchDetector):
 
     # ------------------------------------------------------------------ networks
     def _network_config(self, X: np.ndarray) -> dict:
-        image = X.ndim == 4
-        arch = self.architecture
-        if arch == "auto":
-            arch = "conv" if image else ("kdd" if len(X) >= KDD_MIN_ROWS else "arrhythmia")
-        if (arch == "conv") != image:
-            raise InputError(f"architecture {arch!r} does not fit data of per-sample shape {X.shape[1:]}")
+        arch = choose_architecture(self.architecture, X)
         table = ARCH_DEFAULTS[arch]
         pick = lambda name: getattr(self, name) if getattr(self, name) is not None else table[name]  # noqa: E731
         return {"architecture": arch, "input_shape": list(X.shape[1:]), "latent_dim": int(pick("latent_dim")),
