@@ -243,3 +243,23 @@ def test_registered_and_bench_params():
     with pytest.raises(ValueError):
         ARN.bench_params(ds, "huge")
     assert advad.__name__ == "advad"
+
+
+def test_validation_data_keeps_the_epoch_with_lowest_validation_bce(tmp_path):
+    normal, anomalies = _blobs()
+    X_val = np.r_[normal[:60], anomalies[:60]]
+    y_val = np.r_[np.zeros(60), np.ones(60)]
+    det = ARN(**FAST, random_state=0).fit(normal[60:], validation_data=(X_val, y_val))
+    values = [h["selection"] for h in det.history_]
+    assert det.selected_by_ == "validation BCE" and len(values) == FAST["epochs"]
+    assert det.best_epoch_ == 1 + int(np.argmin(values))
+    # the kept classifier is the selected epoch's: its validation BCE is the recorded minimum
+    p = np.clip(det.decision_function(X_val), 1e-7, 1 - 1e-7)
+    assert -np.mean(y_val * np.log(p) + (1 - y_val) * np.log(1 - p)) == pytest.approx(min(values), rel=1e-4)
+    det.save(tmp_path / "arn.advad")
+    assert load(tmp_path / "arn.advad").selected_by_ == "validation BCE"
+    assert ARN(**FAST, random_state=0).fit(normal).selected_by_ == "last epoch"
+    with pytest.raises(InputError, match="validation_data"):
+        ARN(**FAST).fit(normal, validation_data=(X_val, np.zeros(len(X_val))))
+    with pytest.raises(InputError, match="validation_data"):
+        ARN(**FAST).fit(normal, validation_data=X_val)

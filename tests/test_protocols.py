@@ -101,6 +101,30 @@ def test_arn_auc_split_proportions_and_contamination():
     assert contaminated["n_train"] == 840 and contaminated["conventions"]["n_train_anomalies"] == 40
     with pytest.raises(ValueError, match="does not use labelled anomalies"):
         protocols.weak_supervision(iforest, dataset, seed=0)
+    assert run["conventions"]["selection"] == "model default"
+
+
+def test_arn_split_validation_rows_reach_detectors_that_select_on_them(monkeypatch):
+    from advad.models.arn import ARN
+
+    dataset = _tabular(n_normal=1000, n_anomalous=200)
+    split, _ = protocols._arn_split(dataset, np.random.default_rng(0), validation=True)
+    assert len(split.X_val) == 50 + 50 and split.y_val.sum() == 50  # 5 % normals, 25 % anomalies
+    test_rows = {r.tobytes() for r in split.X_test}
+    assert not any(r.tobytes() in test_rows for r in split.X_val)
+    seen = {}
+    monkeypatch.setattr(ARN, "fit", lambda self, X, y=None, **kw: seen.update(kw) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        protocols.auc(lambda: ARN(), dataset, seed=0, validation=True)
+    X_val, y_val = seen["validation_data"]
+    from sklearn.preprocessing import MinMaxScaler
+
+    expected = MinMaxScaler().fit(split.X_train).transform(split.X_val)  # scaled like the training rows
+    np.testing.assert_allclose(X_val, expected, atol=1e-6)
+    np.testing.assert_array_equal(y_val, split.y_val)
+    assert protocols.resolve_conventions("auc", "bank", ARN) == {"validation": True}
+    run = protocols.auc(iforest, dataset, seed=0, validation=True)  # iforest ignores validation rows
+    assert run["conventions"]["selection"] == "model default" and run["n_train"] == 800
 
 
 def test_bench_runs_summary_and_resume(tmp_path, monkeypatch):

@@ -156,6 +156,7 @@ class BaseDetector(BaseEstimator):
 
     model_name: ClassVar[str] = ""      # set by `advad.models.registry.register`
     supports_y: ClassVar[bool] = False  # whether `fit` uses labels of known anomalies
+    accepts_validation: ClassVar[bool] = False  # whether `fit` takes validation_data=(X_val, y_val)
     accepts_images: ClassVar[bool] = True
     # Protocol conventions of the model's paper: {protocol: {dataset: {keyword: value}}}, e.g. RCGAN's
     # 80/20 split on KDD99. Applied by the benchmarks; the user's --protocol-param still wins.
@@ -216,6 +217,20 @@ class BaseDetector(BaseEstimator):
 
     def fit_predict(self, X: Any, y: Any = None) -> np.ndarray:
         return self.fit(X, y).labels_
+
+    def _validation_pair(self, validation_data: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Checked ``(X_val, y_val)`` for epoch selection on labelled data: rows like the training rows,
+        labels 0 (normal) and 1 (anomaly), both present."""
+        try:
+            X_val, y_val = validation_data
+        except (TypeError, ValueError) as err:
+            raise InputError("validation_data must be a pair (X_val, y_val)") from err
+        X_val = self._validate(X_val, fitting=False)
+        y_val = np.asarray(_as_array(y_val)).ravel()
+        if len(y_val) != len(X_val) or not np.isin(y_val, [0, 1]).all() or len(np.unique(y_val)) < 2:
+            raise InputError("validation_data must be (X_val, y_val) with y_val of 0 (normal) and 1 "
+                             "(anomaly), both present, one label per row")
+        return X_val, y_val.astype(np.int64)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted detector to `path` (zip of JSON + safetensors; never a pickle)."""

@@ -36,6 +36,8 @@ class Split:
     X_test: np.ndarray
     y_test: np.ndarray
     fit_labels: np.ndarray | None = None  # labels given to fit (weak supervision)
+    X_val: np.ndarray | None = None       # labelled validation rows (ARN's split), for model selection
+    y_val: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------------------- metrics
@@ -66,6 +68,8 @@ def _scale(split: Split, scaler: str | None) -> Split:
     fitted = scalers[scaler]().fit(split.X_train)
     split.X_train = fitted.transform(split.X_train).astype(np.float32)
     split.X_test = fitted.transform(split.X_test).astype(np.float32)
+    if split.X_val is not None:
+        split.X_val = fitted.transform(split.X_val).astype(np.float32)
     return split
 
 
@@ -78,10 +82,14 @@ def _resample_anomaly_ratio(X: np.ndarray, y: np.ndarray, ratio: float, rng: np.
 
 
 def _fit_and_score(factory: DetectorFactory, split: Split) -> tuple[BaseDetector, np.ndarray, dict]:
-    """Fit on the train rows, score the test rows; timings, sizes and the report's diagnostics."""
+    """Fit on the train rows, score the test rows; timings, sizes and the report's diagnostics. A split
+    with validation rows hands them to detectors that select their epoch on labelled data."""
     detector = factory()
+    fit_kwargs = {}
+    if split.X_val is not None and detector.accepts_validation:
+        fit_kwargs["validation_data"] = (split.X_val, split.y_val)
     start = time.perf_counter()
-    detector.fit(split.X_train, split.fit_labels)
+    detector.fit(split.X_train, split.fit_labels, **fit_kwargs)
     fit_seconds = time.perf_counter() - start
     start = time.perf_counter()
     scores = detector.decision_function(split.X_test)
@@ -274,58 +282,74 @@ def ood(factory: DetectorFactory, dataset: Dataset, seed: int, *, against: str, 
 
 
 def _arn_split(dataset: Dataset, rng: np.random.Generator, contamination: float = 0.0,
-               labelled: float = 0.0) -> tuple[Split, dict]:
+               labelled: float = 0.0, validation: bool = False) -> tuple[Split, dict]:
     """ARN §IV-A: normals 80/15/5 train/test/validation, anomalies 75/25 test/validation. Optional
-    anomalies moved into train: `contamination` p = A/N unlabelled, or `labelled` p = A/N labelled."""
+    anomalies moved into train: `contamination` p = A/N unlabelled, or `labelled` p = A/N labelled.
+    `validation=True` keeps the validation rows in the split (for detectors that select their epoch on
+    them, as the ARN code does); otherwise they are left out."""
     normal = rng.permutation(np.flatnonzero(dataset.y == 0))
     anomalous = rng.permutation(np.flatnonzero(dataset.y == 1))
     n_train = int(round(0.80 * len(normal)))
     n_test = int(round(0.15 * len(normal)))
-    train, test_normal = normal[:n_train], normal[n_train:n_train + n_test]
+    train, test_normal, val_normal = normal[:n_train], normal[n_train:n_train + n_test], normal[n_train + n_test:]
     n_extra = int(round(max(contamination, labelled) * n_train))
     if n_extra >= len(anomalous):
         raise ValueError(f"{dataset.name} has {len(anomalous)} anomalies; cannot move {n_extra} into train")
     extra, anomalous = anomalous[:n_extra], anomalous[n_extra:]
-    test_anomalous = anomalous[: int(round(0.75 * len(anomalous)))]
+    n_test_anomalous = int(round(0.75 * len(anomalous)))
+    test_anomalous, val_anomalous = anomalous[:n_test_anomalous], anomalous[n_test_anomalous:]
     test = np.concatenate([test_normal, test_anomalous])
     train_rows = np.concatenate([train, extra])
     fit_labels = None
     if labelled:
         fit_labels = np.concatenate([np.zeros(len(train), np.int64), np.ones(len(extra), np.int64)])
     split = Split(dataset.X[train_rows], dataset.y[train_rows], dataset.X[test], dataset.y[test], fit_labels)
+    if validation:
+        val = np.concatenate([val_normal, val_anomalous])
+        split.X_val, split.y_val = dataset.X[val], dataset.y[val].astype(np.int64)
     return split, {"split": "arn 80/15/5 normal, 75/25 anomalous", "n_train_anomalies": int(n_extra)}
 
 
-def auc(factory: DetectorFactory, dataset: Dataset, seed: int, *, scaler: str | None = "minmax") -> dict:
+def _selection_convention(factory: DetectorFactory, validation: bool) -> str:
+    """How the run's epoch is chosen, for the record."""
+    return "labelled validation split" if validation and factory().accepts_validation else "model default"
+
+
+def auc(factory: DetectorFactory, dataset: Dataset, seed: int, *, scaler: str | None = "minmax",
+        validation: bool = False) -> dict:
     """ARN's protocol: AUROC and AUPRC on the test part of the 80/15/5 + 75/25 split. Min-max scaling
-    fitted on the training rows, as the ARN code does (`scaler=None` to switch off)."""
-    split, conventions = _arn_split(dataset, np.random.default_rng(seed))
-    split = _scale(split, scaler)
-    _, scores, timing = _fit_and_score(factory, split)
-    return {"metrics": ranking_metrics(split.y_test, scores), **timing, "conventions": {**conventions, "scaler": scaler}}
-
-
-def contamination(factory: DetectorFactory, dataset: Dataset, seed: int, *, p: float = 0.05,
-                  scaler: str | None = "minmax") -> dict:
-    """ARN Table III: the `auc` split with anomalies added to train, unlabelled, at p = A/N."""
-    split, conventions = _arn_split(dataset, np.random.default_rng(seed), contamination=p)
+    fitted on the training rows, as the ARN code does (`scaler=None` to switch off). `validation=True`
+    gives the labelled validation rows to detectors that choose their epoch on them (ARN's default)."""
+    split, conventions = _arn_split(dataset, np.random.default_rng(seed), validation=validation)
     split = _scale(split, scaler)
     _, scores, timing = _fit_and_score(factory, split)
     return {"metrics": ranking_metrics(split.y_test, scores), **timing,
-            "conventions": {**conventions, "p": p, "scaler": scaler}}
+            "conventions": {**conventions, "scaler": scaler, "selection": _selection_convention(factory, validation)}}
+
+
+def contamination(factory: DetectorFactory, dataset: Dataset, seed: int, *, p: float = 0.05,
+                  scaler: str | None = "minmax", validation: bool = False) -> dict:
+    """ARN Table III: the `auc` split with anomalies added to train, unlabelled, at p = A/N."""
+    split, conventions = _arn_split(dataset, np.random.default_rng(seed), contamination=p, validation=validation)
+    split = _scale(split, scaler)
+    _, scores, timing = _fit_and_score(factory, split)
+    return {"metrics": ranking_metrics(split.y_test, scores), **timing,
+            "conventions": {**conventions, "p": p, "scaler": scaler,
+                            "selection": _selection_convention(factory, validation)}}
 
 
 def weak_supervision(factory: DetectorFactory, dataset: Dataset, seed: int, *, p: float = 0.01,
-                     scaler: str | None = "minmax") -> dict:
+                     scaler: str | None = "minmax", validation: bool = False) -> dict:
     """ARN Table IV: the `auc` split with p = A/N labelled anomalies given to `fit(X, y)`."""
     if not factory().supports_y:
         raise ValueError(f"{type(factory()).__name__} does not use labelled anomalies; weak-supervision "
                          "needs a model whose fit takes y (ama, arn)")
-    split, conventions = _arn_split(dataset, np.random.default_rng(seed), labelled=p)
+    split, conventions = _arn_split(dataset, np.random.default_rng(seed), labelled=p, validation=validation)
     split = _scale(split, scaler)
     _, scores, timing = _fit_and_score(factory, split)
     return {"metrics": ranking_metrics(split.y_test, scores), **timing,
-            "conventions": {**conventions, "p": p, "scaler": scaler}}
+            "conventions": {**conventions, "p": p, "scaler": scaler,
+                            "selection": _selection_convention(factory, validation)}}
 
 
 def _plain(value: Any) -> Any:
@@ -350,7 +374,9 @@ def resolve_conventions(protocol: str, dataset: str, model_cls: type[BaseDetecto
                         user: dict[str, Any] | None = None) -> dict[str, Any]:
     """Keyword arguments of one protocol run: dataset paper's, then model paper's, then the user's."""
     conventions = dict(TOPK_DATASET_DEFAULTS.get(dataset, {})) if protocol == "topk" else {}
-    conventions.update(model_cls.protocol_defaults.get(protocol, {}).get(dataset, {}))
+    model_defaults = model_cls.protocol_defaults.get(protocol, {})
+    conventions.update(model_defaults.get("*", {}))  # the model paper's rule for every dataset
+    conventions.update(model_defaults.get(dataset, {}))
     conventions.update(user or {})
     return conventions
 

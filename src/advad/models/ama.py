@@ -79,6 +79,7 @@ class AMA(MirroredDetector):
     """
 
     supports_y = True
+    accepts_validation = True
     ARCH_OVERRIDES = {"mnist": _IMAGE_OPT, "cifar": _IMAGE_OPT}
     DEFAULT_SELECTION = "last"
     param_rules = {**MirroredDetector.param_rules, "atypical": one_of(*ATYPICAL),
@@ -152,15 +153,7 @@ class AMA(MirroredDetector):
             if len(X) < 2:
                 raise InputError(f"fit(X, y) needs at least 2 normal rows (y = 0); got {len(X)}")
         self._known_raw = known
-        self._validation_raw = None
-        if validation_data is not None:
-            X_val, y_val = validation_data
-            X_val = self._validate(X_val, fitting=False)
-            y_val = np.asarray(y_val).ravel()
-            if len(y_val) != len(X_val) or not np.isin(y_val, [0, 1]).all() or len(np.unique(y_val)) < 2:
-                raise InputError("validation_data must be (X_val, y_val) with y_val of 0 (normal) and 1 "
-                                 "(anomaly), both present, one label per row")
-            self._validation_raw = (X_val, y_val.astype(np.int64))
+        self._validation_raw = None if validation_data is None else self._validation_pair(validation_data)
         try:
             super()._fit(X, None, **kwargs)
         finally:
