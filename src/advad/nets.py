@@ -1,5 +1,6 @@
 """Network zoo shared by every advad method: MLP blocks, DCGAN-style conv encoders/decoders,
-discriminators that also return their feature layer, weight initialisation and spectral norm.
+discriminators that also return their feature layer, weight initialisation, spectral norm, and the
+bias-free LeNet-type networks of Deep SVDD (shared with its autoencoder baseline).
 
 Everything here is plain `torch.nn`; nothing knows about training. Builders take the data shape so a
 method can pick networks for tabular rows `(d,)`, 28×28 single-channel and 32×32 colour images alike.
@@ -23,7 +24,7 @@ from torch import nn
 __all__ = [
     "activation", "dense_block", "mlp", "FeatureDiscriminator", "PairDiscriminator", "JointDiscriminator",
     "conv_plan", "conv_encoder", "conv_decoder", "conv_features", "init_weights", "apply_spectral_norm",
-    "View",
+    "View", "EncoderDecoder", "lenet_architecture", "lenet_encoder", "lenet_decoder",
 ]
 
 
@@ -288,3 +289,74 @@ def apply_spectral_norm(module: nn.Module, *, skip: Sequence[nn.Module] = ()) ->
     for m in targets:
         spectral_norm(m, dim=1 if isinstance(m, nn.ConvTranspose2d) else 0)
     return module
+
+
+class EncoderDecoder(nn.Module):
+    """``decoder(encoder(x))`` with both parts reachable by name (autoencoders, their pretraining)."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+# --------------------------------------------------------------------------- Deep SVDD's LeNet networks
+LENET_BN_EPS = 1e-4  # batch norm ε of the Deep SVDD networks
+LENET_SLOPE = 0.01   # their LeakyReLU slope (PyTorch's default)
+
+
+def _bias_free_bn(width: int, conv: bool) -> nn.Module:
+    return (nn.BatchNorm2d if conv else nn.BatchNorm1d)(width, eps=LENET_BN_EPS, affine=False)
+
+
+def lenet_architecture(shape: list[int]) -> dict:
+    """Deep SVDD (Ruff et al. 2018) §4.1: LeNet-type CNNs — 28×28: two 5×5 conv modules of 8 and 4
+    channels, 32 output units; 32×32: three modules of 32, 64, 128 channels, 128 units. Tabular rows
+    (the Deep SAD follow-up's ODDS networks): d ≥ 100 features: 128-64 → 32; fewer: 32-16 → 8."""
+    if len(shape) == 3:
+        return {"widths": [32, 64, 128], "rep_dim": 128} if shape[1] >= 32 else {"widths": [8, 4], "rep_dim": 32}
+    return {"widths": [128, 64], "rep_dim": 32} if shape[0] >= 100 else {"widths": [32, 16], "rep_dim": 8}
+
+
+def lenet_encoder(shape: list[int], widths: list[int], rep_dim: int) -> tuple[nn.Sequential, list[int]]:
+    """Bias-free φ of Deep SVDD; for images also the spatial size before each 2×2 max-pool (the decoder's targets)."""
+    layers: list[nn.Module] = []
+    if len(shape) == 1:
+        prev = shape[0]
+        for w in widths:
+            layers += [nn.Linear(prev, w, bias=False), _bias_free_bn(w, False), nn.LeakyReLU(LENET_SLOPE)]
+            prev = w
+        layers.append(nn.Linear(prev, rep_dim, bias=False))
+        return nn.Sequential(*layers), []
+    prev, size, sizes = shape[0], shape[1], []
+    for w in widths:
+        layers += [nn.Conv2d(prev, w, 5, padding=2, bias=False), _bias_free_bn(w, True), nn.LeakyReLU(LENET_SLOPE), nn.MaxPool2d(2)]
+        sizes.append(size)
+        prev, size = w, size // 2
+    layers += [nn.Flatten(), nn.Linear(prev * size * size, rep_dim, bias=False)]
+    return nn.Sequential(*layers), sizes
+
+
+def lenet_decoder(shape: list[int], widths: list[int], rep_dim: int, sizes: list[int]) -> nn.Sequential:
+    """Mirror of `lenet_encoder` for the autoencoder pretraining (upsampling + 5×5 convs for images)."""
+    if len(shape) == 1:
+        layers: list[nn.Module] = []
+        prev = rep_dim
+        for w in reversed(widths):
+            layers += [nn.Linear(prev, w, bias=False), _bias_free_bn(w, False), nn.LeakyReLU(LENET_SLOPE)]
+            prev = w
+        layers.append(nn.Linear(prev, shape[0], bias=False))
+        return nn.Sequential(*layers)
+    size = sizes[-1] // 2
+    layers = [nn.Linear(rep_dim, widths[-1] * size * size, bias=False), View(widths[-1], size, size),
+              _bias_free_bn(widths[-1], True), nn.LeakyReLU(LENET_SLOPE)]
+    outs = [*reversed(widths[:-1]), shape[0]]
+    for i, (target, out) in enumerate(zip(reversed(sizes), outs)):
+        layers += [nn.Upsample(size=(target, target)), nn.Conv2d(widths[-1 - i], out, 5, padding=2, bias=False)]
+        if i < len(sizes) - 1:
+            layers += [_bias_free_bn(out, True), nn.LeakyReLU(LENET_SLOPE)]
+    layers.append(nn.Tanh())  # image inputs are scaled to [-1, 1]
+    return nn.Sequential(*layers)

@@ -18,17 +18,7 @@ from advad.data import list_datasets
 from advad.engine import UpdateStep
 from advad.models._torch import TorchDetector
 from advad.models.registry import register
-from advad.nets import conv_decoder, conv_encoder, init_weights, mlp
-
-
-class _AutoEncoder(nn.Module):
-    def __init__(self, encoder: nn.Module, decoder: nn.Module):
-        super().__init__()
-        self.encoder = encoder
-        self.decoder = decoder
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(x))
+from advad.nets import EncoderDecoder, conv_decoder, conv_encoder, init_weights, mlp
 
 
 @register("ae")
@@ -101,11 +91,11 @@ class AutoEncoder(TorchDetector):
         shape, k = config["input_shape"], config["latent_dim"]
         if config["conv"]:
             widths = (128, 256, 512) if shape[1] >= 32 else (32, 64, 128)
-            net = _AutoEncoder(conv_encoder(shape, k, widths), conv_decoder(k, shape, tuple(reversed(widths))))
+            net = EncoderDecoder(conv_encoder(shape, k, widths), conv_decoder(k, shape, tuple(reversed(widths))))
         else:
             d, hidden = shape[0], config["hidden"]
             kw = {"act": "relu", "batch_norm": config["batch_norm"], "dropout": config["dropout"]}
-            net = _AutoEncoder(mlp(d, hidden, k, **kw), mlp(k, list(reversed(hidden)), d, **kw))
+            net = EncoderDecoder(mlp(d, hidden, k, **kw), mlp(k, list(reversed(hidden)), d, **kw))
         return {"ae": init_weights(net, "xavier")}
 
     def _schedule(self, config: dict) -> tuple[int, int]:

@@ -19,9 +19,9 @@ from torch import nn
 
 from advad.base import positive_int
 from advad.models._torch import TorchDetector
-from advad.models.ae import AutoEncoder, _AutoEncoder
-from advad.models.deepsvdd import _architecture, _decoder, _encoder
+from advad.models.ae import AutoEncoder
 from advad.models.registry import register
+from advad.nets import EncoderDecoder, lenet_architecture, lenet_decoder, lenet_encoder
 
 TABULAR_LATENT = 16  # `ae`'s default bottleneck for tabular rows
 
@@ -72,7 +72,7 @@ class DCAE(AutoEncoder):
     def _network_config(self, X: np.ndarray) -> dict:
         shape = list(X.shape[1:])
         image = X.ndim == 4
-        arch = _architecture(shape) if image else {"widths": [], "rep_dim": TABULAR_LATENT}
+        arch = lenet_architecture(shape) if image else {"widths": [], "rep_dim": TABULAR_LATENT}
         latent = self.latent_dim if self.latent_dim is not None else arch["rep_dim"]
         return {"input_shape": shape, "conv": image, "hidden": [int(h) for h in self.hidden],
                 "latent_dim": int(latent), "dropout": float(self.dropout), "batch_norm": bool(self.batch_norm),
@@ -82,5 +82,5 @@ class DCAE(AutoEncoder):
         if not config["conv"]:
             return super()._build_networks(config)
         shape, widths, k = config["input_shape"], config["widths"], config["latent_dim"]
-        encoder, sizes = _encoder(shape, widths, k)
-        return {"ae": _AutoEncoder(encoder, _decoder(shape, widths, k, sizes))}
+        encoder, sizes = lenet_encoder(shape, widths, k)
+        return {"ae": EncoderDecoder(encoder, lenet_decoder(shape, widths, k, sizes))}

@@ -27,65 +27,7 @@ from advad.data import list_datasets
 from advad.engine import Trainer, UpdateStep, eval_mode
 from advad.models._torch import TorchDetector
 from advad.models.registry import register
-from advad.nets import View
-
-BN_EPS = 1e-4  # batch norm ε of the paper's networks
-SLOPE = 0.01   # LeakyReLU slope of the paper's networks (PyTorch's default)
-
-
-def _bn(width: int, conv: bool) -> nn.Module:
-    return (nn.BatchNorm2d if conv else nn.BatchNorm1d)(width, eps=BN_EPS, affine=False)
-
-
-def _architecture(shape: list[int]) -> dict:
-    """Section 4.1: LeNet-type CNNs — 28×28: two 5×5 conv modules of 8 and 4 channels, 32 output
-    units; 32×32: three modules of 32, 64, 128 channels, 128 units. Tabular rows (the Deep SAD
-    follow-up's ODDS networks): d ≥ 100 features: 128-64 → 32; fewer: 32-16 → 8."""
-    if len(shape) == 3:
-        return {"widths": [32, 64, 128], "rep_dim": 128} if shape[1] >= 32 else {"widths": [8, 4], "rep_dim": 32}
-    return {"widths": [128, 64], "rep_dim": 32} if shape[0] >= 100 else {"widths": [32, 16], "rep_dim": 8}
-
-
-def _encoder(shape: list[int], widths: list[int], rep_dim: int) -> tuple[nn.Sequential, list[int]]:
-    """Bias-free φ; for images also the spatial size before each 2×2 max-pool (the decoder's targets)."""
-    layers: list[nn.Module] = []
-    if len(shape) == 1:
-        prev = shape[0]
-        for w in widths:
-            layers += [nn.Linear(prev, w, bias=False), _bn(w, False), nn.LeakyReLU(SLOPE)]
-            prev = w
-        layers.append(nn.Linear(prev, rep_dim, bias=False))
-        return nn.Sequential(*layers), []
-    prev, size, sizes = shape[0], shape[1], []
-    for w in widths:
-        layers += [nn.Conv2d(prev, w, 5, padding=2, bias=False), _bn(w, True), nn.LeakyReLU(SLOPE), nn.MaxPool2d(2)]
-        sizes.append(size)
-        prev, size = w, size // 2
-    layers += [nn.Flatten(), nn.Linear(prev * size * size, rep_dim, bias=False)]
-    return nn.Sequential(*layers), sizes
-
-
-def _decoder(shape: list[int], widths: list[int], rep_dim: int, sizes: list[int]) -> nn.Sequential:
-    """Mirror of `_encoder` for the autoencoder pretraining (upsampling + 5×5 convs for images)."""
-    if len(shape) == 1:
-        layers: list[nn.Module] = []
-        prev = rep_dim
-        for w in reversed(widths):
-            layers += [nn.Linear(prev, w, bias=False), _bn(w, False), nn.LeakyReLU(SLOPE)]
-            prev = w
-        layers.append(nn.Linear(prev, shape[0], bias=False))
-        return nn.Sequential(*layers)
-    size = sizes[-1] // 2
-    layers = [nn.Linear(rep_dim, widths[-1] * size * size, bias=False), View(widths[-1], size, size),
-              _bn(widths[-1], True), nn.LeakyReLU(SLOPE)]
-    outs = [*reversed(widths[:-1]), shape[0]]
-    for i, (target, out) in enumerate(zip(reversed(sizes), outs)):
-        layers += [nn.Upsample(size=(target, target)), nn.Conv2d(widths[-1 - i], out, 5, padding=2, bias=False)]
-        if i < len(sizes) - 1:
-            layers += [_bn(out, True), nn.LeakyReLU(SLOPE)]
-    layers.append(nn.Tanh())  # image inputs are scaled to [-1, 1]
-    return nn.Sequential(*layers)
-
+from advad.nets import lenet_architecture, lenet_decoder, lenet_encoder
 
 class _OneClassNet(nn.Module):
     """φ with the hypersphere centre c kept as a buffer (saved and checkpointed with the weights)."""
@@ -93,7 +35,7 @@ class _OneClassNet(nn.Module):
     def __init__(self, config: dict):
         super().__init__()
         self.config = config
-        self.encoder, _ = _encoder(config["input_shape"], config["widths"], config["rep_dim"])
+        self.encoder, _ = lenet_encoder(config["input_shape"], config["widths"], config["rep_dim"])
         self.register_buffer("center", torch.zeros(config["rep_dim"]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -187,7 +129,7 @@ class DeepSVDD(TorchDetector):
     # ------------------------------------------------------------------ networks
     def _network_config(self, X: np.ndarray) -> dict:
         shape = list(X.shape[1:])
-        arch = _architecture(shape)
+        arch = lenet_architecture(shape)
         widths = [int(w) for w in (self.widths if self.widths is not None else arch["widths"])]
         return {"input_shape": shape, "widths": widths,
                 "rep_dim": int(self.rep_dim if self.rep_dim is not None else arch["rep_dim"])}
@@ -218,8 +160,8 @@ class DeepSVDD(TorchDetector):
     def _pretrain(self, phi: "_OneClassNet", X: torch.Tensor, generator: torch.Generator) -> None:
         """Autoencoder pretraining of φ (MSE), on the engine like any other training."""
         shape, widths, rep_dim = phi.config["input_shape"], phi.config["widths"], phi.config["rep_dim"]
-        _, sizes = _encoder(shape, widths, rep_dim)
-        ae = nn.Sequential(phi.encoder, _decoder(shape, widths, rep_dim, sizes).to(X.device))
+        _, sizes = lenet_encoder(shape, widths, rep_dim)
+        ae = nn.Sequential(phi.encoder, lenet_decoder(shape, widths, rep_dim, sizes).to(X.device))
         milestone = (None if self.pretrain_milestone is None
                      else int(self.pretrain_milestone) * self._steps_per_epoch(len(X)))
         opt = torch.optim.Adam(ae.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
