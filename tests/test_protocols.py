@@ -81,6 +81,31 @@ def test_one_class_and_leave_one_out_use_official_split():
     assert loo["n_train"] == 90 and loo["metrics"]["auroc"] > 0.95
 
 
+def test_one_class_in_class_design_of_maesi_table5():
+    dataset = _classes()
+    run = protocols.one_class(iforest, dataset, seed=0, normal_class=1, design="in-class")
+    # all 60 rows of class 1 split 48/12 (official split ignored); 12 negatives = 50 % of the test set
+    assert run["n_train"] == 48 and run["n_test"] == 24 and run["metrics"]["auroc"] > 0.95
+    assert run["conventions"]["design"] == "in-class" and run["conventions"]["negative_share"] == 0.5
+    quarter = protocols.one_class(iforest, dataset, seed=0, normal_class=1, design="in-class", negative_share=0.25)
+    assert quarter["n_test"] == 16
+    rows, fitted_on = {}, []
+
+    def spy():
+        det = iforest()
+        original = det.fit
+        det.fit = lambda X, y=None, **kw: fitted_on.append(X) or original(X, y, **kw)
+        return det
+
+    for seed in (0, 1):
+        protocols.one_class(spy, dataset, seed=seed, normal_class=1, design="in-class")
+        rows[seed] = {r.tobytes() for r in fitted_on[-1]}
+    assert rows[0] != rows[1]  # seeded: another seed, another split
+    assert all(r in {x.tobytes() for x in dataset.X[dataset.classes == 1]} for r in rows[0])
+    with pytest.raises(ValueError, match="design"):
+        protocols.one_class(iforest, dataset, seed=0, normal_class=1, design="random")
+
+
 def test_class_protocol_without_official_split_splits_per_seed():
     dataset = _classes()
     dataset = Dataset(name="nosplit", X=dataset.X, y=dataset.y, classes=dataset.classes, anomaly_ratio=1 / 3)

@@ -250,12 +250,42 @@ def _class_protocol(factory: DetectorFactory, dataset: Dataset, seed: int, norma
 
 
 def one_class(factory: DetectorFactory, dataset: Dataset, seed: int, *, normal_class: Any,
-              test_ratio: float = 0.2) -> dict:
-    """One class normal, all others anomalous; train on the normal class of the train split; AUROC on
-    the test split (AMA Table 2, RCGAN Table 2). Without an official split (offline MNIST) the rows are
-    split per seed, stratified by class, and the run records it."""
-    return _class_protocol(factory, dataset, seed, lambda c: c == normal_class, test_ratio,
-                           {"normal_class": _plain(normal_class), "test_ratio": test_ratio})
+              test_ratio: float = 0.2, design: str = "split", negative_share: float = 0.5) -> dict:
+    """One class normal, all others anomalous; AUROC on a test set.
+
+    ``design="split"`` (default; AMA Table 2, RCGAN Table 2): train on the normal class of the train
+    split, test on the whole test split. Without an official split (offline MNIST) the rows are split
+    per seed, stratified by class, and the run records it.
+    ``design="in-class"`` (MAESI Table 5, after GPND and OCGAN): every row of the normal class, seeded
+    ``1 - test_ratio`` / ``test_ratio`` into train and test; negatives drawn at random (seeded) from the
+    other classes so that they make ``negative_share`` of the test set."""
+    if design == "split":
+        return _class_protocol(factory, dataset, seed, lambda c: c == normal_class, test_ratio,
+                               {"normal_class": _plain(normal_class), "test_ratio": test_ratio, "design": design})
+    if design != "in-class":
+        raise ValueError(f"design must be 'split' or 'in-class'; got {design!r}")
+    if not 0 < negative_share < 1:
+        raise ValueError(f"negative_share must be in (0, 1); got {negative_share!r}")
+    if dataset.classes is None:
+        raise ValueError(f"{dataset.name} has no classes; class protocols need a multi-class data set")
+    rng = np.random.default_rng(seed)
+    normal = rng.permutation(np.flatnonzero(dataset.classes == normal_class))
+    others = np.flatnonzero(dataset.classes != normal_class)
+    if len(normal) < 2:
+        raise ValueError(f"class {normal_class!r} of {dataset.name} has {len(normal)} rows; need at least 2")
+    n_test = max(1, int(round(test_ratio * len(normal))))
+    train, test_normal = normal[n_test:], normal[:n_test]
+    n_negative = min(len(others), int(round(n_test * negative_share / (1 - negative_share))))
+    negatives = rng.choice(others, size=n_negative, replace=False)
+    test = np.concatenate([test_normal, negatives])
+    split = Split(dataset.X[train], np.zeros(len(train), np.int64), dataset.X[test],
+                  np.r_[np.zeros(n_test, np.int64), np.ones(n_negative, np.int64)])
+    _, scores, timing = _fit_and_score(factory, split)
+    return {"metrics": ranking_metrics(split.y_test, scores), **timing,
+            "conventions": {"normal_class": _plain(normal_class), "design": design, "test_ratio": test_ratio,
+                            "negative_share": negative_share,
+                            "split": f"seeded {1 - test_ratio:.0%}/{test_ratio:.0%} split of the normal class, "
+                                     f"negatives {negative_share:.0%} of the test set"}}
 
 
 def leave_one_out(factory: DetectorFactory, dataset: Dataset, seed: int, *, anomaly_class: Any,
