@@ -108,6 +108,24 @@ def test_two_dimensional_runs_carry_discriminator_maps():
         assert values.shape == (41, 41) and ((values >= 0) & (values <= 1)).all() and values.std() > 0
 
 
+def test_report_takes_bench_json_files_and_drops_duplicate_runs(store, tmp_path, capsys):
+    other = tmp_path / "other"
+    assert main(["bench", "--models", "iforest", "--datasets", "arc", "--seeds", "2", "--budget", "smoke",
+                 "--no-progress", "--out", str(other), "--json"]) == 0
+    bench_json = tmp_path / "arc.json"
+    bench_json.write_text(capsys.readouterr().out)
+    # the same two runs from the store and from the JSON count once; the JSON alone gives its table
+    assert main(["report", str(other), str(bench_json), "--out", str(tmp_path / "both")]) == 0
+    markdown = (tmp_path / "both" / "report.md").read_text()
+    assert "2 runs from" in markdown and "(2 duplicate records of the same runs left out)" in markdown
+    assert main(["report", str(bench_json), "--out", str(tmp_path / "json")]) == 0
+    assert "| arc |" in (tmp_path / "json" / "report.md").read_text()
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    assert main(["report", str(bad), "--out", str(tmp_path / "bad")]) != 0
+    assert "is not the output of `advad bench --json`" in capsys.readouterr().err
+
+
 def test_report_merges_several_results_folders(store, tmp_path):
     other = tmp_path / "other"
     run_bench(models=["iforest"], datasets=["arc"], seeds=1, budget="smoke", out=other, progress=False)

@@ -249,7 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=cmd_bench)
 
     report = sub.add_parser("report", help="Markdown + HTML scoreboard of results folders (bench --out)")
-    report.add_argument("folders", nargs="+", metavar="FOLDER", help="folder(s) holding results.sqlite")
+    report.add_argument("folders", nargs="+", metavar="SOURCE",
+                        help="folder(s) holding results.sqlite, or `advad bench --json` output files")
     report.add_argument("--out", help="where to write report.md, report.html (default: the first folder)")
     report.set_defaults(func=cmd_report)
 

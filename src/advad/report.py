@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -176,18 +177,46 @@ def _fmt(entry: dict) -> list[str]:
 HEADER = ["dataset", "task", "model", "metric", "ours: mean ± std (n)", "paper", "ours − paper"]
 
 
+def _run_identity(run: dict) -> str:
+    """What makes two records the same run, whichever file they come from."""
+    fields = [run.get(k) for k in ("model", "variant", "dataset", "protocol", "task", "seed", "budget", "params")]
+    return json.dumps([*fields, run.get("conventions_requested", run.get("conventions"))], sort_keys=True, default=str)
+
+
+def load_runs(sources: Sequence[str | Path]) -> tuple[list[dict], int]:
+    """Run records of results folders (``results.sqlite``) and ``advad bench --json`` files, in order;
+    a run found in several sources is kept once. Returns the runs and the number of duplicates dropped."""
+    runs, seen, duplicates = [], set(), 0
+    for source in map(Path, sources):
+        if source.suffix == ".json" and source.is_file():
+            try:
+                records = json.loads(source.read_text())["runs"]
+            except (ValueError, KeyError, TypeError) as err:
+                raise ValueError(f"{source} is not the output of `advad bench --json` (no 'runs' list)") from err
+        elif (source / "results.sqlite").is_file():
+            records = ResultStore(source).runs()
+        else:
+            raise FileNotFoundError(f"{source} holds no results store (results.sqlite; run `advad bench ... "
+                                    f"--out {source}` first) and is not an `advad bench --json` file")
+        for run in records:
+            identity = _run_identity(run)
+            if identity in seen:
+                duplicates += 1
+                continue
+            seen.add(identity)
+            runs.append(run)
+    return runs, duplicates
+
+
 def write_report(folders: str | Path | Sequence[str | Path], out: str | Path | None = None) -> tuple[Path, Path]:
     """Write `report.md` (with PNGs in `report_files/`) and a self-contained `report.html` of the runs
-    in one or several results folders (default output folder: the first)."""
+    in one or several results folders or `advad bench --json` files (default output folder: the first
+    folder). Runs from JSON files have no curves (the JSON leaves them out); the tables include them."""
     folders = [Path(folders)] if isinstance(folders, (str, Path)) else [Path(f) for f in folders]
     if not folders:
         raise ValueError("no results folder given")
-    for folder in folders:
-        if not (folder / "results.sqlite").is_file():
-            raise FileNotFoundError(f"{folder} holds no results store (results.sqlite); run "
-                                    f"`advad bench ... --out {folder}` first")
-    out = Path(out) if out else folders[0]
-    runs = [run for folder in folders for run in ResultStore(folder).runs()]
+    runs, duplicates = load_runs(folders)
+    out = Path(out) if out else next((f for f in folders if f.suffix != ".json"), folders[0].parent)
     source = ", ".join(str(f) for f in folders)
     sections = scoreboard(runs)
     figures_dir = out / "report_files"
@@ -208,9 +237,10 @@ def write_report(folders: str | Path | Sequence[str | Path], out: str | Path | N
         figures.append((title, name, png))
     failures = [run for run in runs if "error" in run]
 
-    md = ["# advad scoreboard\n", f"{len(runs)} runs from `{source}` (advad {__version__}). Ours: mean ± "
-          "sample std over seeds (n). Paper: the published value beside it; the difference is ours minus "
-          "the first published value.\n"]
+    dropped = f" ({duplicates} duplicate records of the same runs left out)" if duplicates else ""
+    md = ["# advad scoreboard\n", f"{len(runs)} runs from `{source}`{dropped} (advad {__version__}). Ours: "
+          "mean ± sample std over seeds (n). Paper: the published value beside it; the difference is ours "
+          "minus the first published value.\n"]
     for section in sections:
         md += [f"\n## {section['title']}\n", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         md += ["| " + " | ".join(_fmt(entry)) + " |" for entry in section["rows"]]
