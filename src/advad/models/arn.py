@@ -12,8 +12,9 @@ learn to make x̃ look normal while staying close to x and keeping q_ψ close to
 p_θ(1|x). Output heads follow the feature metadata: numeric columns are Gaussian (mean + log-variance,
 reparametrised); each one-hot categorical group is either a straight-through Gumbel-softmax with an
 annealed temperature (``variant="gumbel"``, ARN^G) or treated as numeric (``variant="numeric"``, ARN^N).
-Known anomalies can be given to ``fit(X, y)`` (Eq. 4), and ``generate(X)`` returns the near-copy
-outliers of given rows, decoded back to the original columns. ``objective="elbo"`` is the plain-ELBO
+Known anomalies can be given to ``fit(X, y)`` (Eq. 4); ``fit(X, validation_data=(X_val, y_val))`` keeps
+the epoch with the lowest labelled validation BCE, as the authors' code does. ``generate(X)`` returns
+the near-copy outliers of given rows, decoded back to the original columns. ``objective="elbo"`` is the plain-ELBO
 ablation ARN^GE (Eq. 1 maximised jointly), ``kl_weight=0`` the ablation without regulariser.
 See docs/models/arn.md.
 """
@@ -451,10 +452,9 @@ class ARN(TorchDetector):
 
     def _fingerprint(self, X: np.ndarray, device: torch.device) -> str:
         base = super()._fingerprint(X, device)
-        for extra in (getattr(self, "_labelled_raw", None), getattr(self, "_validation_raw", None)):
-            if extra is not None:
-                base += "-" + data_fingerprint(extra[0] if isinstance(extra, tuple) else extra)
-        return base
+        labelled, validation = getattr(self, "_labelled_raw", None), getattr(self, "_validation_raw", None)
+        extras = ([] if labelled is None else [labelled]) + ([] if validation is None else list(validation))
+        return "-".join([base, *map(data_fingerprint, extras)])
 
     def _fit_preprocessing(self, X: np.ndarray) -> None:
         super()._fit_preprocessing(X)
