@@ -12,7 +12,7 @@ from advad import protocols
 from advad.bench import format_table, run_bench, summarize
 from advad.cli import main
 from advad.data import Dataset
-from advad.models import make_detector
+from advad.models import get_model_class, make_detector
 
 
 def _tabular(n_normal=600, n_anomalous=60, seed=0, name="blobs") -> Dataset:
@@ -127,6 +127,17 @@ def test_arn_auc_split_proportions_and_contamination():
     with pytest.raises(ValueError, match="does not use labelled anomalies"):
         protocols.weak_supervision(iforest, dataset, seed=0)
     assert run["conventions"]["selection"] == "model default"
+
+
+def test_arn_protocols_invert_kdd99_labels_like_arns_kddcup99():
+    dataset = _tabular(n_normal=1000, n_anomalous=200)
+    run = protocols.auc(iforest, dataset, seed=0, invert_labels=True)
+    # the 200 former anomalies are now the normals: 160 train, 30 test; 1000 anomalies, 750 in test
+    assert run["n_train"] == 160 and run["n_test"] == 30 + 750 and run["conventions"]["invert_labels"]
+    for protocol in ("auc", "contamination", "weak-supervision"):
+        assert protocols.resolve_conventions(protocol, "kdd99", get_model_class("iforest"))["invert_labels"]
+        assert "invert_labels" not in protocols.resolve_conventions(protocol, "kdd99-inv", get_model_class("iforest"))
+    assert "invert_labels" not in protocols.resolve_conventions("topk", "kdd99", get_model_class("iforest"))
 
 
 def test_arn_split_validation_rows_reach_detectors_that_select_on_them(monkeypatch):

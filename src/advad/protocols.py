@@ -25,6 +25,12 @@ DetectorFactory = Callable[[], BaseDetector]
 TOPK_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
     "kdd99": {"test_anomaly_ratio": 0.2},
 }
+# ARN's protocols (auc, contamination, weak-supervision): its "KDDCUP99" has the attacks anomalous, the
+# opposite of kdd99's topk labels (which ARN calls KDDCUP99_Inv, our kdd99-inv).
+ARN_PROTOCOLS = ("auc", "contamination", "weak-supervision")
+ARN_DATASET_DEFAULTS: dict[str, dict[str, Any]] = {
+    "kdd99": {"invert_labels": True},
+}
 
 
 @dataclass
@@ -312,13 +318,15 @@ def ood(factory: DetectorFactory, dataset: Dataset, seed: int, *, against: str, 
 
 
 def _arn_split(dataset: Dataset, rng: np.random.Generator, contamination: float = 0.0,
-               labelled: float = 0.0, validation: bool = False) -> tuple[Split, dict]:
+               labelled: float = 0.0, validation: bool = False, invert_labels: bool = False) -> tuple[Split, dict]:
     """ARN §IV-A: normals 80/15/5 train/test/validation, anomalies 75/25 test/validation. Optional
     anomalies moved into train: `contamination` p = A/N unlabelled, or `labelled` p = A/N labelled.
     `validation=True` keeps the validation rows in the split (for detectors that select their epoch on
-    them, as the ARN code does); otherwise they are left out."""
-    normal = rng.permutation(np.flatnonzero(dataset.y == 0))
-    anomalous = rng.permutation(np.flatnonzero(dataset.y == 1))
+    them, as the ARN code does); otherwise they are left out. `invert_labels` swaps normal and anomalous
+    (ARN's KDDCUP99 from kdd99)."""
+    y = 1 - dataset.y if invert_labels else dataset.y
+    normal = rng.permutation(np.flatnonzero(y == 0))
+    anomalous = rng.permutation(np.flatnonzero(y == 1))
     n_train = int(round(0.80 * len(normal)))
     n_test = int(round(0.15 * len(normal)))
     train, test_normal, val_normal = normal[:n_train], normal[n_train:n_train + n_test], normal[n_train + n_test:]
@@ -333,11 +341,12 @@ def _arn_split(dataset: Dataset, rng: np.random.Generator, contamination: float 
     fit_labels = None
     if labelled:
         fit_labels = np.concatenate([np.zeros(len(train), np.int64), np.ones(len(extra), np.int64)])
-    split = Split(dataset.X[train_rows], dataset.y[train_rows], dataset.X[test], dataset.y[test], fit_labels)
+    split = Split(dataset.X[train_rows], y[train_rows], dataset.X[test], y[test], fit_labels)
     if validation:
         val = np.concatenate([val_normal, val_anomalous])
-        split.X_val, split.y_val = dataset.X[val], dataset.y[val].astype(np.int64)
-    return split, {"split": "arn 80/15/5 normal, 75/25 anomalous", "n_train_anomalies": int(n_extra)}
+        split.X_val, split.y_val = dataset.X[val], y[val].astype(np.int64)
+    return split, {"split": "arn 80/15/5 normal, 75/25 anomalous", "n_train_anomalies": int(n_extra),
+                   "invert_labels": bool(invert_labels)}
 
 
 def _selection_convention(factory: DetectorFactory, validation: bool) -> str:
@@ -346,11 +355,13 @@ def _selection_convention(factory: DetectorFactory, validation: bool) -> str:
 
 
 def auc(factory: DetectorFactory, dataset: Dataset, seed: int, *, scaler: str | None = "minmax",
-        validation: bool = False) -> dict:
+        validation: bool = False, invert_labels: bool = False) -> dict:
     """ARN's protocol: AUROC and AUPRC on the test part of the 80/15/5 + 75/25 split. Min-max scaling
     fitted on the training rows, as the ARN code does (`scaler=None` to switch off). `validation=True`
-    gives the labelled validation rows to detectors that choose their epoch on them (ARN's default)."""
-    split, conventions = _arn_split(dataset, np.random.default_rng(seed), validation=validation)
+    gives the labelled validation rows to detectors that choose their epoch on them (ARN's default).
+    `invert_labels=True` swaps the classes (the default on kdd99: ARN's KDDCUP99, attacks anomalous)."""
+    split, conventions = _arn_split(dataset, np.random.default_rng(seed), validation=validation,
+                                    invert_labels=invert_labels)
     split = _scale(split, scaler)
     _, scores, timing = _fit_and_score(factory, split)
     return {"metrics": ranking_metrics(split.y_test, scores), **timing,
@@ -358,9 +369,10 @@ def auc(factory: DetectorFactory, dataset: Dataset, seed: int, *, scaler: str | 
 
 
 def contamination(factory: DetectorFactory, dataset: Dataset, seed: int, *, p: float = 0.05,
-                  scaler: str | None = "minmax", validation: bool = False) -> dict:
+                  scaler: str | None = "minmax", validation: bool = False, invert_labels: bool = False) -> dict:
     """ARN Table III: the `auc` split with anomalies added to train, unlabelled, at p = A/N."""
-    split, conventions = _arn_split(dataset, np.random.default_rng(seed), contamination=p, validation=validation)
+    split, conventions = _arn_split(dataset, np.random.default_rng(seed), contamination=p, validation=validation,
+                                    invert_labels=invert_labels)
     split = _scale(split, scaler)
     _, scores, timing = _fit_and_score(factory, split)
     return {"metrics": ranking_metrics(split.y_test, scores), **timing,
@@ -369,12 +381,13 @@ def contamination(factory: DetectorFactory, dataset: Dataset, seed: int, *, p: f
 
 
 def weak_supervision(factory: DetectorFactory, dataset: Dataset, seed: int, *, p: float = 0.01,
-                     scaler: str | None = "minmax", validation: bool = False) -> dict:
+                     scaler: str | None = "minmax", validation: bool = False, invert_labels: bool = False) -> dict:
     """ARN Table IV: the `auc` split with p = A/N labelled anomalies given to `fit(X, y)`."""
     if not factory().supports_y:
         raise ValueError(f"{type(factory()).__name__} does not use labelled anomalies; weak-supervision "
                          "needs a model whose fit takes y (ama, arn)")
-    split, conventions = _arn_split(dataset, np.random.default_rng(seed), labelled=p, validation=validation)
+    split, conventions = _arn_split(dataset, np.random.default_rng(seed), labelled=p, validation=validation,
+                                    invert_labels=invert_labels)
     split = _scale(split, scaler)
     _, scores, timing = _fit_and_score(factory, split)
     return {"metrics": ranking_metrics(split.y_test, scores), **timing,
@@ -404,6 +417,8 @@ def resolve_conventions(protocol: str, dataset: str, model_cls: type[BaseDetecto
                         user: dict[str, Any] | None = None) -> dict[str, Any]:
     """Keyword arguments of one protocol run: dataset paper's, then model paper's, then the user's."""
     conventions = dict(TOPK_DATASET_DEFAULTS.get(dataset, {})) if protocol == "topk" else {}
+    if protocol in ARN_PROTOCOLS:
+        conventions.update(ARN_DATASET_DEFAULTS.get(dataset, {}))
     model_defaults = model_cls.protocol_defaults.get(protocol, {})
     conventions.update(model_defaults.get("*", {}))  # the model paper's rule for every dataset
     conventions.update(model_defaults.get(dataset, {}))
