@@ -163,6 +163,24 @@ def test_arn_split_validation_rows_reach_detectors_that_select_on_them(monkeypat
     assert run["conventions"]["selection"] == "model default" and run["n_train"] == 800
 
 
+def test_runs_with_other_settings_never_share_a_summary_row(monkeypatch):
+    import advad.bench as bench
+
+    datasets = {"blobs": _tabular(n_normal=300, n_anomalous=60)}
+    monkeypatch.setattr(bench, "load_dataset", lambda name: datasets[name])
+    runs = []
+    for p in (0.01, 0.05):
+        runs += run_bench(models=["iforest"], datasets=["blobs"], protocol="contamination", seeds=2,
+                          budget="smoke", protocol_params={"p": p}, progress=False)["runs"]
+    runs += run_bench(models=["iforest"], datasets=["blobs"], protocol="contamination", seeds=2, budget="smoke",
+                      protocol_params={"p": 0.05}, params={"n_estimators": 50}, progress=False)["runs"]
+    assert [r.get("task") for r in runs] == ["p=0.01"] * 2 + ["p=0.05"] * 4
+    assert [r.get("variant") for r in runs] == [None] * 4 + ["n_estimators=50"] * 2
+    rows = [(s.get("variant"), s["task"]) for s in summarize(runs) if s["metric"] == "auroc"]
+    assert sorted(rows, key=str) == sorted([(None, "p=0.01"), (None, "p=0.05"), ("n_estimators=50", "p=0.05")], key=str)
+    assert all(s["n"] == 2 for s in summarize(runs))
+
+
 def test_bench_runs_summary_and_resume(tmp_path, monkeypatch):
     import advad.bench as bench
 

@@ -121,15 +121,38 @@ def _seed_list(seeds: int | list[int]) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------- one run
+def _label(settings: dict) -> str:
+    """``{"variant": "numeric", "p": 0.01}`` -> ``"p=0.01;variant=numeric"`` (the references' format)."""
+    return ";".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in sorted(settings.items()))
+
+
+def setting_labels(cell: Cell) -> tuple[str, str | None]:
+    """(variant, task) of a run as summaries and the scoreboard group it. A preset's cells carry their
+    own; otherwise the user's model parameters (``--param``) are the variant and the user's protocol
+    conventions (``--protocol-param``, e.g. ``p=0.01``) the task, so runs of one model with other
+    settings never share a row. Per-class protocols keep their class as the task; other conventions
+    of theirs join the variant."""
+    if cell.paper:
+        return cell.variant, cell.task
+    extra = dict(cell.conventions)
+    task = cell.task
+    if task is not None:
+        extra.pop(task.split("=")[0], None)
+    elif extra and cell.protocol not in PER_CLASS:
+        task, extra = _label(extra), {}
+    return _label({**cell.params, **extra}), task
+
+
 def run_cell(cell: Cell) -> dict:
     """Fit and score one cell; the run record of SPEC §4 (with `error` instead of metrics on failure)."""
     cls = get_model_class(cell.model)
     run = {"model": cell.model, "dataset": cell.dataset, "protocol": cell.protocol, "seed": cell.seed,
            "budget": cell.budget, "key": cell.key, "params_hash": cell.params_hash}
-    if cell.task is not None:
-        run["task"] = cell.task
-    if cell.variant:
-        run["variant"] = cell.variant
+    variant, task = setting_labels(cell)
+    if task is not None:
+        run["task"] = task
+    if variant:
+        run["variant"] = variant
     if cell.paper:
         run["paper"] = cell.paper
     try:
