@@ -10,3 +10,6 @@ ${CLI:-.venv/bin/advad} report $(ls -d $R/*/results.sqlite | xargs -n1 dirname) 
   $R/maesi_topk_paper.json $R/maesi_kdd99_quick.json $R/ama_topk_paper.json $R/ama_kdd99_quick.json \
   $R/rcgan_topk_paper_musk.json $R/rcgan_topk_kdd99_quick.json $R/iforest_topk_paper-check.json \
   --out docs/scoreboard
+# the README's screenshot of the HTML page (Debian's chromium, headless)
+chromium --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --user-data-dir="$(mktemp -d)" \
+  --screenshot=docs/img/scoreboard.png --window-size=1400,1800 "file://$(pwd)/docs/scoreboard/report.html"
