@@ -163,6 +163,15 @@ def test_arn_split_validation_rows_reach_detectors_that_select_on_them(monkeypat
     assert run["conventions"]["selection"] == "model default" and run["n_train"] == 800
 
 
+def test_paper_presets_skip_data_sets_missing_from_the_data_folder(tmp_path, monkeypatch):
+    from advad.bench import plan_paper
+
+    monkeypatch.setenv("ADVAD_DATA", str(tmp_path))  # an empty data folder
+    messages = []
+    assert plan_paper("rcgan:table1", 1, "smoke", log=messages.append) == []
+    assert "not in the data folder" in messages[-1] and "kdd99" in messages[-1] and "thyroid" in messages[-1]
+
+
 def test_runs_with_other_settings_never_share_a_summary_row(monkeypatch):
     import advad.bench as bench
 

@@ -108,6 +108,7 @@ def test_ray_executor_gives_the_same_metrics(tmp_path):
             == [r["metrics"] for r in run_bench(**args, executor="ray", out=tmp_path)["runs"]])
 
 
+@needs_data
 def test_paper_preset_expands_to_the_tables_cells():
     messages = []
     cells = plan_paper("rcgan:table1", 2, "smoke", log=messages.append)

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from advad import __version__
-from advad.data import list_datasets, load_dataset
+from advad.data import dataset_status, list_datasets, load_dataset
 from advad.models import get_model_class, list_models, make_detector
 from advad.protocols import PER_CLASS, get_protocol, resolve_conventions
 from advad.store import ResultStore
@@ -92,11 +92,13 @@ def plan_paper(preset: str, seeds: int | list[int] | None, budget: str, params: 
                log: Callable[[str], None] = print, models: list[str] | None = None,
                datasets: list[str] | None = None) -> list[Cell]:
     """The cells of one paper table (`advad.references` presets), for the models and data sets this
-    installation has (and, if given, only `models` / `datasets`); the others are listed on `log`."""
+    installation has and whose files are in the data folder (and, if given, only `models` /
+    `datasets`); the others are listed on `log`."""
     from advad.references import get_preset, preset_runs
 
     spec = get_preset(preset)
     known_models, known_data = set(list_models()), set(list_datasets())
+    present = {name: dataset_status(name)["available"] for name in known_data}
     cells, skipped = [], defaultdict(set)
     for run in preset_runs(preset):
         if (models and run["model"] not in models) or (datasets and run["dataset"] not in datasets):
@@ -106,6 +108,11 @@ def plan_paper(preset: str, seeds: int | list[int] | None, budget: str, params: 
             continue
         if run["dataset"] not in known_data:
             skipped["data sets advad does not have"].add(run["dataset"])
+            continue
+        needed = [run["dataset"], *([run["protocol_params"]["against"]] if "against" in run["protocol_params"] else [])]
+        missing = [name for name in needed if not present.get(name, False)]
+        if missing:
+            skipped["data sets not in the data folder (`advad data fetch NAME`)"].update(missing)
             continue
         for seed in _seed_list(spec["seeds"] if seeds is None else seeds):
             cells.append(Cell(run["model"], run["dataset"], run["protocol"], seed, budget,
