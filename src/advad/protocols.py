@@ -349,9 +349,9 @@ def _arn_split(dataset: Dataset, rng: np.random.Generator, contamination: float 
                    "invert_labels": bool(invert_labels)}
 
 
-def _selection_convention(factory: DetectorFactory, validation: bool) -> str:
-    """How the run's epoch is chosen, for the record."""
-    return "labelled validation split" if validation and factory().accepts_validation else "model default"
+def _selection_convention(detector: BaseDetector, split: Split) -> str:
+    """How the run's epoch was chosen, for the record."""
+    return "labelled validation split" if split.X_val is not None and detector.accepts_validation else "model default"
 
 
 def auc(factory: DetectorFactory, dataset: Dataset, seed: int, *, scaler: str | None = "minmax",
@@ -363,9 +363,9 @@ def auc(factory: DetectorFactory, dataset: Dataset, seed: int, *, scaler: str | 
     split, conventions = _arn_split(dataset, np.random.default_rng(seed), validation=validation,
                                     invert_labels=invert_labels)
     split = _scale(split, scaler)
-    _, scores, timing = _fit_and_score(factory, split)
+    detector, scores, timing = _fit_and_score(factory, split)
     return {"metrics": ranking_metrics(split.y_test, scores), **timing,
-            "conventions": {**conventions, "scaler": scaler, "selection": _selection_convention(factory, validation)}}
+            "conventions": {**conventions, "scaler": scaler, "selection": _selection_convention(detector, split)}}
 
 
 def contamination(factory: DetectorFactory, dataset: Dataset, seed: int, *, p: float = 0.05,
@@ -374,10 +374,10 @@ def contamination(factory: DetectorFactory, dataset: Dataset, seed: int, *, p: f
     split, conventions = _arn_split(dataset, np.random.default_rng(seed), contamination=p, validation=validation,
                                     invert_labels=invert_labels)
     split = _scale(split, scaler)
-    _, scores, timing = _fit_and_score(factory, split)
+    detector, scores, timing = _fit_and_score(factory, split)
     return {"metrics": ranking_metrics(split.y_test, scores), **timing,
             "conventions": {**conventions, "p": p, "scaler": scaler,
-                            "selection": _selection_convention(factory, validation)}}
+                            "selection": _selection_convention(detector, split)}}
 
 
 def weak_supervision(factory: DetectorFactory, dataset: Dataset, seed: int, *, p: float = 0.01,
@@ -389,10 +389,10 @@ def weak_supervision(factory: DetectorFactory, dataset: Dataset, seed: int, *, p
     split, conventions = _arn_split(dataset, np.random.default_rng(seed), labelled=p, validation=validation,
                                     invert_labels=invert_labels)
     split = _scale(split, scaler)
-    _, scores, timing = _fit_and_score(factory, split)
+    detector, scores, timing = _fit_and_score(factory, split)
     return {"metrics": ranking_metrics(split.y_test, scores), **timing,
             "conventions": {**conventions, "p": p, "scaler": scaler,
-                            "selection": _selection_convention(factory, validation)}}
+                            "selection": _selection_convention(detector, split)}}
 
 
 def _plain(value: Any) -> Any:
