@@ -13,6 +13,10 @@ $CLI bench --models arn,iforest,ae --datasets kdd99-rev,bank --protocol auc --se
 for p in 0.01 0.05; do
   $CLI bench --models arn,iforest,ae --datasets kdd99-rev --protocol contamination --protocol-param p=$p --seeds 5 --no-progress --out $S --json > $R/arn_v3_contamination_p$p.json
 done
+# (2b) Table III's model is ARN^N: the same with numeric heads
+for p in 0.01 0.05; do
+  $CLI bench --models arn --datasets kdd99-rev --protocol contamination --protocol-param p=$p --param variant=numeric --seeds 5 --no-progress --out $S --json > $R/arn_v3_contamination_numeric_p$p.json
+done
 # (3) Table IV: 1 %, 3 % labelled anomalies on kdd99-rev and bank (iforest and ae cannot use labels)
 for p in 0.01 0.03; do
   $CLI bench --models arn --datasets kdd99-rev,bank --protocol weak-supervision --protocol-param p=$p --seeds 5 --no-progress --out $S --json > $R/arn_v3_weak_p$p.json
