@@ -14,3 +14,5 @@ $CLI bench --models $M --datasets fashion-mnist --protocol one-class --seeds 1 -
 $CLI bench --models $M --datasets fashion-mnist --protocol ood --protocol-param against=mnist --seeds 1 --budget quick $P --no-progress --out $S --json > $R/${M}_fashion-mnist_ood-mnist.json
 # (diagnostic, MAESI only) the OOD run at 10x the training steps: 10 epochs on 6,000 images (~25 min)
 [ "$M" = maesi ] && $CLI bench --models maesi --datasets fashion-mnist --protocol ood --protocol-param against=mnist --seeds 1 --budget quick --param epochs=10 --param max_train_samples=6000 --no-progress --out $S --json > $R/maesi_fashion-mnist_ood-mnist_10x6000.json
+# (diagnostic, AMA) the OOD run at 5x the steps, two threads (~6 min)
+[ "$M" = ama ] && OMP_NUM_THREADS=2 $CLI bench --models ama --datasets fashion-mnist --protocol ood --protocol-param against=mnist --seeds 1 --budget quick --param epochs=5 --param max_train_samples=6000 --no-progress --out $S --json > $R/ama_fashion-mnist_ood-mnist_5x6000.json
