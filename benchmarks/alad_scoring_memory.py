@@ -13,19 +13,7 @@ import sys
 import time
 
 import numpy as np
-
-
-def status_mb(field: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as f:  # Linux: reset VmHWM to the current RSS
-        f.write("5")
+from memory_probe import reset_peak, status_mb  # benchmarks/memory_probe.py
 
 
 def main() -> None:

@@ -57,23 +57,10 @@ from advad import engine
 from advad.base import InputError
 from advad.models._torch import TorchDetector
 from advad.models.registry import get_model_class, list_models, make_detector
+from memory_probe import reset_peak, status_mb  # benchmarks/memory_probe.py
 
 KDD_FEATURES = 121
 PYOD_OF = {"alad": "ALAD", "anogan": "AnoGAN", "deepsvdd": "DeepSVDD"}
-
-
-# --------------------------------------------------------------------------- memory
-def status_mb(field: str) -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def reset_peak() -> None:
-    with open("/proc/self/clear_refs", "w") as f:  # Linux: VmHWM := current RSS
-        f.write("5")
 
 
 # --------------------------------------------------------------------------- clocks
