@@ -239,6 +239,17 @@ def test_cli_bench_json_on_embedded_data(capsys):
     assert {"model", "dataset", "protocol", "metric", "mean", "std", "n"} <= set(document["summary"][0])
 
 
+def test_cli_bench_seed_lists_and_ranges(capsys):
+    for text, expected in [("1,3", {1, 3}), ("2-3", {2, 3}), ("0,2-3", {0, 2, 3})]:
+        assert main(["bench", "--models", "iforest", "--datasets", "breast-cancer", "--seeds", text,
+                     "--budget", "smoke", "--json", "--no-progress"]) == 0
+        assert {r["seed"] for r in json.loads(capsys.readouterr().out)["runs"]} == expected
+    for bad in ["x", "3-", "-1", ""]:
+        with pytest.raises(SystemExit):
+            main(["bench", "--models", "iforest", "--seeds", bad])
+        assert "--seeds: expected a count" in capsys.readouterr().err
+
+
 def test_cli_fit_score_round_trip(tmp_path, capsys):
     import pandas as pd
 

@@ -36,6 +36,23 @@ def _csv_list(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
+def _seeds(text: str) -> int | list[int]:
+    """`--seeds`: ``5`` -> seeds 0..4; ``1,3`` -> seeds 1 and 3; ``2-4`` -> seeds 2, 3, 4 (to add
+    seeds to a sweep already in a store, or re-run one)."""
+    try:
+        if text.strip().isdigit():
+            return int(text)
+        seeds: list[int] = []
+        for part in _csv_list(text) or []:
+            low, dash, high = part.partition("-")
+            seeds += list(range(int(low), int(high) + 1)) if dash else [int(part)]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"expected a count (5), a list (1,3) or a range (2-4) of seeds ≥ 0, got {text!r}")
+    return sorted(set(seeds))
+
+
 # ---------------------------------------------------------------------------------------- data
 def cmd_data(args: argparse.Namespace) -> int:
     from advad import data
@@ -232,7 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--datasets", help="comma-separated data sets (default: the embedded ones)")
     bench.add_argument("--protocol", default="topk",
                        help="topk | one-class | leave-one-out | ood | auc | contamination | weak-supervision")
-    bench.add_argument("--seeds", type=int, help="number of seeds, 0..N-1 (default 3; a --paper preset's own count)")
+    bench.add_argument("--seeds", type=_seeds, metavar="N|LIST|RANGE",
+                       help="N runs seeds 0..N-1 (default 3; a --paper preset's own count); "
+                            "1,3 or 2-4 runs exactly those seeds")
     bench.add_argument("--paper", help="run paper tables: alad:table2, several comma-separated, or all (advad.references)")
     bench.add_argument("--budget", default="quick", choices=["smoke", "quick", "paper"])
     bench.add_argument("--param", action="append", metavar="KEY=VALUE", help="model parameter for every run")
