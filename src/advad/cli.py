@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="topk | one-class | leave-one-out | ood | auc | contamination | weak-supervision")
     bench.add_argument("--seeds", type=_seeds, metavar="N|LIST|RANGE",
                        help="N runs seeds 0..N-1 (default 3; a --paper preset's own count); "
-                            "1,3 or 2-4 runs exactly those seeds")
+                            "1,3 or 2-4 runs exactly those seeds (one seed: 4-4)")
     bench.add_argument("--paper", help="run paper tables: alad:table2, several comma-separated, or all (advad.references)")
     bench.add_argument("--budget", default="quick", choices=["smoke", "quick", "paper"])
     bench.add_argument("--param", action="append", metavar="KEY=VALUE", help="model parameter for every run")
