@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -263,3 +264,17 @@ def test_validation_data_keeps_the_epoch_with_lowest_validation_bce(tmp_path):
         ARN(**FAST).fit(normal, validation_data=(X_val, np.zeros(len(X_val))))
     with pytest.raises(InputError, match="validation_data"):
         ARN(**FAST).fit(normal, validation_data=X_val)
+
+
+def test_plot_arn_generation_writes_fig6_from_the_auc_protocols_split(tmp_path, capsys):
+    from advad.cli import main
+
+    out = tmp_path / "fig6.png"
+    assert main(["plot", "arn-generation", "--dataset", "breast-cancer", "--budget", "smoke", "--rows", "30",
+                 "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert out.read_bytes()[:4] == b"\x89PNG" and summary["path"] == str(out)
+    medians = summary["median_scores"]
+    assert set(medians) == {"normal", "generated", "anomalous"}
+    assert all(0.0 <= v <= 1.0 for v in medians.values())
+    assert len(set(medians.values())) > 1  # a classifier that outputs one constant would fail this

@@ -1,10 +1,12 @@
-"""Figures: the discriminator maps of the RCGAN paper (§5.1, Fig. 3).
+"""Figures: the discriminator maps of the RCGAN paper (§5.1, Fig. 3) and ARN's generated outliers (Fig. 6).
 
 `discriminator_maps` trains RCGAN and ALAD with the same networks and hyper-parameters on the normal
 points of the 2-D synthetic sets (`loop`, `arc`, `four-dot`) and evaluates D_xz(x, E(x)) and
 D_xx(x, G(E(x))) — the probability each discriminator gives that x is normal — on a grid over
 [-3, 3]². `plot_discriminator_map` draws them as the paper does (row 1: the normal data; row 2:
 RCGAN; row 3: ALAD; per data set D_xz left, D_xx right) and writes the PNG atomically.
+`arn_generation_command` fits ARN as the `auc` protocol does and draws normal rows, the outliers ARN
+generates from them and real anomalies per attribute (`plot_arn_generation`).
 
 matplotlib is used with the Agg backend (no display needed).
 """
@@ -176,3 +178,79 @@ def discriminator_map_command(out: str | os.PathLike = "docs/img/rcgan_discrimin
             f"{m}/{k}": [round(v, 4) for v in gap_contrast(maps, m, k)]
             for m in sorted({m for m, _ in maps["maps"]}) for k in ("dxz", "dxx")}
     return summary
+
+
+# --------------------------------------------------------------------------------------------- ARN Fig. 6
+def plot_arn_generation(detector: Any, X_normal: np.ndarray, X_anomalous: np.ndarray, path: str | os.PathLike, *,
+                        n_rows: int = 200, feature_names: Sequence[str] | None = None,
+                        columns: Sequence[int] | None = None, random_state: int = 0, dpi: int = 130) -> dict:
+    """ARN's Fig. 6: per attribute (x axis), the values of normal rows (red dots), of the outliers ARN
+    generates from them (blue stars) and of real anomalies (yellow crosses), on the detector's [0, 1]
+    min-max scale. `X_*` are in the fitted detector's input space. Writes the PNG atomically; returns
+    the median score p(1|x) of each group."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    from advad.serialization import atomic_write_bytes
+
+    rng = np.random.default_rng(random_state)
+    normal = X_normal[rng.choice(len(X_normal), size=min(n_rows, len(X_normal)), replace=False)]
+    anomalous = X_anomalous[rng.choice(len(X_anomalous), size=min(n_rows, len(X_anomalous)), replace=False)]
+    generated = detector.generate(normal, random_state=random_state)
+    lo, span = detector.shift_.reshape(-1), detector.scale_.reshape(-1)
+    cols = list(range(normal.shape[1])) if columns is None else list(columns)
+    groups = {"normal": normal, "generated": generated, "anomalous": anomalous}
+    medians = {name: float(np.median(detector.decision_function(rows))) for name, rows in groups.items()}
+
+    fig = Figure(figsize=(max(8.0, 0.22 * len(cols)), 4.8), layout="constrained")
+    ax = fig.subplots()
+    xs = np.arange(len(cols))
+    styles = {"normal": dict(c="red", marker=".", s=14, label="normal"),
+              "generated": dict(c="blue", marker="*", s=18, label="generated outliers"),
+              "anomalous": dict(c="gold", marker="x", s=16, label="real anomalies")}
+    for name, rows in groups.items():
+        values = np.clip(((rows - lo) / span)[:, cols], -0.05, 1.05)
+        jitter = rng.uniform(-0.18, 0.18, size=(len(values), 1))
+        ax.scatter((xs[None, :] + jitter).ravel(), values.ravel(), alpha=0.35, linewidths=0.8, **styles[name])
+    ax.set_xticks(xs)
+    ax.set_xticklabels([feature_names[c] for c in cols] if feature_names else [str(c) for c in cols],
+                       rotation=90, fontsize=6)
+    ax.set_ylabel("min-max scaled value")
+    ax.set_xlabel("attribute")
+    ax.set_title(f"ARN generated outliers — median score p(1|x): normal {medians['normal']:.3f}, "
+                 f"generated {medians['generated']:.3f}, real anomalies {medians['anomalous']:.3f}", fontsize=9)
+    ax.legend(loc="upper right", fontsize=8, markerscale=1.5)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    atomic_write_bytes(path, buffer.getvalue())
+    return medians
+
+
+def arn_generation_command(out: str | os.PathLike, dataset: str = "kdd99-rev", seed: int = 0,
+                           budget: str = "quick", params: dict[str, Any] | None = None, rows: int = 200,
+                           numeric_only: bool = False, log=None) -> dict:
+    """What ``advad plot arn-generation`` runs: ARN fitted exactly as in ``advad bench --protocol auc``
+    (the split of ARN §IV-A for `seed`, min-max scaling, the epoch chosen on the labelled validation
+    rows, the data set's protocol defaults), then Fig. 6 from the *test* normals and anomalies."""
+    from advad.data import load_dataset
+    from advad.models import get_model_class
+    from advad.protocols import ARN_DATASET_DEFAULTS, _arn_split, _scale
+
+    ds = load_dataset(dataset)
+    split, _ = _arn_split(ds, np.random.default_rng(seed), validation=True, **ARN_DATASET_DEFAULTS.get(dataset, {}))
+    split = _scale(split, "minmax")
+    arn = get_model_class("arn")
+    settings = {**arn.bench_params(ds, budget), **(params or {})}
+    det = arn(random_state=seed, **settings)
+    start = time.perf_counter()
+    det.fit(split.X_train, validation_data=(split.X_val, split.y_val))
+    seconds = time.perf_counter() - start
+    if log:
+        log(f"arn on {dataset}: fit {seconds:.0f} s, epoch chosen by {det.selected_by_}")
+    medians = plot_arn_generation(det, split.X_test[split.y_test == 0], split.X_test[split.y_test == 1], out,
+                                  n_rows=rows, feature_names=ds.feature_names,
+                                  columns=ds.numeric_columns if numeric_only else None, random_state=seed)
+    return {"path": str(out), "dataset": dataset, "seed": seed, "budget": budget, "params": settings,
+            "fit_seconds": round(seconds, 1), "median_scores": {k: round(v, 4) for k, v in medians.items()}}

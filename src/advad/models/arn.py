@@ -697,51 +697,6 @@ if __name__ != "__main__":  # `python -m advad.models.arn` re-executes this file
     register("arn")(ARN)
 
 
-# --------------------------------------------------------------------------------------------- Fig. 6
-def plot_generation(detector: ARN, X_normal: np.ndarray, X_anomalous: np.ndarray, path: str, *,
-                    n_rows: int = 200, feature_names: list[str] | None = None, columns: Sequence[int] | None = None,
-                    random_state: int = 0, title: str | None = None) -> str:
-    """A figure like ARN's Fig. 6: per attribute (x axis), the values of normal rows (red dots), of the
-    outliers generated from them (blue stars) and of real anomalies (yellow crosses), on the detector's
-    [0, 1] min-max scale. `X_*` are arrays in the detector's input space. Writes a PNG to `path`."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rng = np.random.default_rng(random_state)
-    normal = X_normal[rng.choice(len(X_normal), size=min(n_rows, len(X_normal)), replace=False)]
-    anomalous = X_anomalous[rng.choice(len(X_anomalous), size=min(n_rows, len(X_anomalous)), replace=False)]
-    generated = detector.generate(normal, random_state=random_state)
-    lo, span = detector.shift_.reshape(-1), detector.scale_.reshape(-1)
-    cols = list(range(normal.shape[1])) if columns is None else list(columns)
-
-    def scaled(a: np.ndarray) -> np.ndarray:
-        return np.clip(((a - lo) / span)[:, cols], -0.05, 1.05)
-
-    s_norm, s_gen = detector.decision_function(normal), detector.decision_function(generated)
-    s_anom = detector.decision_function(anomalous)
-    fig, ax = plt.subplots(figsize=(max(8, 0.22 * len(cols)), 4.8))
-    xs = np.arange(len(cols))
-    jitter = lambda n: rng.uniform(-0.18, 0.18, size=(n, 1))  # noqa: E731
-    for data, style in ((scaled(normal), dict(c="red", marker=".", s=14, label="normal")),
-                        (scaled(generated), dict(c="blue", marker="*", s=18, label="generated outliers")),
-                        (scaled(anomalous), dict(c="gold", marker="x", s=16, label="real anomalies"))):
-        ax.scatter((xs[None, :] + jitter(len(data))).ravel(), data.ravel(), alpha=0.35, linewidths=0.8, **style)
-    ax.set_xticks(xs)
-    names = [feature_names[c] for c in cols] if feature_names else [str(c) for c in cols]
-    ax.set_xticklabels(names, rotation=90, fontsize=6)
-    ax.set_ylabel("min-max scaled value")
-    ax.set_xlabel("attribute")
-    ax.set_title(title or (f"ARN generated outliers — median score p(1|x): normal {np.median(s_norm):.3f}, "
-                           f"generated {np.median(s_gen):.3f}, real anomalies {np.median(s_anom):.3f}"), fontsize=9)
-    ax.legend(loc="upper right", fontsize=8, markerscale=1.5)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
-
-
 # --------------------------------------------------------------------------------------------- the authors' scoring
 def batch_statistics_auroc(dataset: str = "kdd99-rev", seed: int = 0, budget: str = "quick", batch_size: int = 1024,
                            params: dict | None = None) -> dict[str, float]:
@@ -789,23 +744,14 @@ def batch_statistics_auroc(dataset: str = "kdd99-rev", seed: int = 0, budget: st
 
 
 def _main(argv: list[str] | None = None) -> int:
-    """``python -m advad.models.arn figure --dataset kdd99-rev --out arn_fig6.png [--budget quick]`` (Fig. 6);
-    ``python -m advad.models.arn batch-stats --dataset kdd99-rev --seed 0`` (`batch_statistics_auroc`)."""
+    """``python -m advad.models.arn batch-stats --dataset kdd99-rev --seed 0`` (`batch_statistics_auroc`).
+    Fig. 6 is ``advad plot arn-generation``."""
     import argparse
+    import json
     import time
-
-    from advad.data import load_dataset
 
     parser = argparse.ArgumentParser(prog="python -m advad.models.arn")
     sub = parser.add_subparsers(dest="command", required=True)
-    fig = sub.add_parser("figure", help="Fig. 6: normal rows, generated outliers, real anomalies per attribute")
-    fig.add_argument("--dataset", default="kdd99-rev")
-    fig.add_argument("--budget", default="quick", choices=("smoke", "quick", "paper"))
-    fig.add_argument("--seed", type=int, default=0)
-    fig.add_argument("--rows", type=int, default=200)
-    fig.add_argument("--numeric-only", action="store_true", help="plot only the numeric attributes")
-    fig.add_argument("--param", action="append", default=[], help="key=value model parameter (JSON values)")
-    fig.add_argument("--out", required=True)
     bst = sub.add_parser("batch-stats", help="test AUROC per row vs with the authors' batch-statistic scoring")
     bst.add_argument("--dataset", default="kdd99-rev")
     bst.add_argument("--budget", default="quick", choices=("smoke", "quick", "paper"))
@@ -814,37 +760,17 @@ def _main(argv: list[str] | None = None) -> int:
     bst.add_argument("--param", action="append", default=[], help="key=value model parameter (JSON values)")
     args = parser.parse_args(argv)
 
-    import json
-
-    def parse_params(items: list[str]) -> dict:
-        params = {}
-        for item in items:
-            key, _, value = item.partition("=")
-            try:
-                params[key] = json.loads(value)
-            except ValueError:
-                params[key] = value
-        return params
-
-    if args.command == "batch-stats":
-        t0 = time.perf_counter()
-        result = batch_statistics_auroc(args.dataset, args.seed, args.budget, args.batch_size, parse_params(args.param))
-        print(json.dumps({"dataset": args.dataset, "seed": args.seed, "budget": args.budget, "auroc": result,
-                          "seconds": round(time.perf_counter() - t0)}))
-        return 0
-    ds = load_dataset(args.dataset)
-    rng = np.random.default_rng(args.seed)
-    normal = rng.permutation(np.flatnonzero(ds.y == 0))
-    anomalous = np.flatnonzero(ds.y == 1)
-    train, rest = normal[: int(0.8 * len(normal))], normal[int(0.8 * len(normal)):]
-    params = {**ARN.bench_params(ds, args.budget), **parse_params(args.param)}
-    det = ARN(random_state=args.seed, **params)
+    params = {}
+    for item in args.param:
+        key, _, value = item.partition("=")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
     t0 = time.perf_counter()
-    det.fit(ds.X[train])
-    cols = ds.numeric_columns if args.numeric_only else None
-    plot_generation(det, ds.X[rest], ds.X[anomalous], args.out, n_rows=args.rows, feature_names=ds.feature_names,
-                    columns=cols, random_state=args.seed)
-    print(f"wrote {args.out} (fit {time.perf_counter() - t0:.0f} s, params {params})")
+    result = batch_statistics_auroc(args.dataset, args.seed, args.budget, args.batch_size, params)
+    print(json.dumps({"dataset": args.dataset, "seed": args.seed, "budget": args.budget, "auroc": result,
+                      "seconds": round(time.perf_counter() - t0)}))
     return 0
 
 
