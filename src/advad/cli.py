@@ -200,7 +200,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         summary = arn_generation_command(args.out, args.dataset, seed=args.seed, budget=args.budget,
                                          params=_parse_params(args.param), rows=args.rows,
                                          numeric_only=args.numeric_only, log=log)
-        print(json.dumps(summary, indent=1))
+        print(json.dumps(summary))
         print(f"advad: wrote {summary['path']}", file=sys.stderr)
         return 0
     datasets = _csv_list(args.datasets) or list(SYNTHETIC_SETS)
