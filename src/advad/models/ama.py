@@ -58,7 +58,10 @@ class AMA(MirroredDetector):
     lambda_inter : weight of the simplex interpolation term (0.2, the authors' code); 0 switches it off.
     k : rows mixed by the simplex interpolation (3).
     lambda_reg : weight of ‖E(x)‖ (1).
-    lambda_neg : weight of L_neg (5, the authors' README).
+    lambda_neg : weight λ_neg of L_neg in Eq. 2 (0.5: the authors' *effective* weight — their README's 5
+        applies to the 10 % of each batch that are negatives, averaged with the 90 % normal rows, so
+        5 · 0.1 / 0.9 ≈ 0.56 against L_normal; 5 taken literally let L_neg dominate the autoencoder's
+        loss, see docs/models/ama.md).
     atypical : ``"inward"`` (shell between √d − δ and √d), ``"outward"`` (√d to √d + δ), ``"cube"``
         (uniform in [−h, h]^d with h = 1 − δ/√d: inside the inner sphere), ``"none"``.
     atypical_delta : δ as a fraction of √d (0.5).
@@ -90,7 +93,7 @@ class AMA(MirroredDetector):
     def __init__(self, contamination: float = 0.1, architecture: str = "auto", latent_dim: int | None = None,
                  epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
                  optimizer: str | None = None, mirrored: bool = True, lambda_inter: float = 0.2, k: int = 3,
-                 lambda_reg: float = 1.0, lambda_neg: float = 5.0, atypical: str = "inward",
+                 lambda_reg: float = 1.0, lambda_neg: float = 0.5, atypical: str = "inward",
                  atypical_delta: float = 0.5, atypical_radius: str = "sqrt_d", atypical_fraction: float = 0.1,
                  atypical_start: float = 0.1, score: str = "a", lipschitz: str = "gp", gp_weight: float = 10.0,
                  n_critic: int = 5, selection: str = "last", selection_start: float = 0.6,
