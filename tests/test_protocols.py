@@ -229,6 +229,15 @@ def test_bench_records_failures_without_losing_the_sweep(monkeypatch):
     assert summarize([]) == []
 
 
+def test_summaries_never_average_runs_of_different_budgets():
+    def run(seed, budget, f1):
+        return {"model": "alad", "dataset": "kdd99", "protocol": "topk", "seed": seed, "budget": budget,
+                "metrics": {"f1": f1}}
+
+    rows = summarize([run(0, "quick", 0.8), run(1, "quick", 0.9), run(0, "paper", 0.95)])
+    assert sorted((r["budget"], r["n"], round(r["mean"], 3)) for r in rows) == [("paper", 1, 0.95), ("quick", 2, 0.85)]
+
+
 def test_cli_bench_json_on_embedded_data(capsys):
     code = main(["bench", "--models", "iforest", "--datasets", "breast-cancer", "--seeds", "2",
                  "--budget", "smoke", "--json", "--no-progress"])

@@ -290,11 +290,12 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def _group(run: dict) -> tuple:
-    return run["model"], run.get("variant", ""), run["dataset"], run["protocol"]
+    return run["model"], run.get("variant", ""), run["dataset"], run["protocol"], run.get("budget")
 
 
 def summarize(runs: list[dict]) -> list[dict]:
-    """Mean ± sample standard deviation over seeds, per (model, variant, dataset, protocol, task, metric).
+    """Mean ± sample standard deviation over seeds, per (model, variant, dataset, protocol, budget, task,
+    metric): runs of different budgets are never averaged together.
 
     Per-class protocols also get a task "mean": each seed's mean over classes, then mean ± std over seeds.
     """
@@ -308,18 +309,19 @@ def summarize(runs: list[dict]) -> list[dict]:
             for metric, value in run["metrics"].items():
                 per_class[(*_group(run), metric)][run["seed"]].append(value)
     summary = []
-    for (model, variant, dataset, protocol, task), members in groups.items():
+    for (*group, task), members in groups.items():
         for metric in members[0]["metrics"]:
             mean, std = _mean_std([r["metrics"][metric] for r in members])
-            summary.append(_row(model, variant, dataset, protocol, task, metric, mean, std, len(members)))
-    for (model, variant, dataset, protocol, metric), by_seed in per_class.items():
+            summary.append(_row(*group, task, metric, mean, std, len(members)))
+    for (*group, metric), by_seed in per_class.items():
         mean, std = _mean_std([float(np.mean(v)) for v in by_seed.values()])
-        summary.append(_row(model, variant, dataset, protocol, "mean", metric, mean, std, len(by_seed)))
+        summary.append(_row(*group, "mean", metric, mean, std, len(by_seed)))
     return summary
 
 
-def _row(model, variant, dataset, protocol, task, metric, mean, std, n) -> dict:
-    row = {"model": model, "dataset": dataset, "protocol": protocol, "metric": metric, "mean": mean, "std": std, "n": n}
+def _row(model, variant, dataset, protocol, budget, task, metric, mean, std, n) -> dict:
+    row = {"model": model, "dataset": dataset, "protocol": protocol, "budget": budget, "metric": metric, "mean": mean,
+           "std": std, "n": n}
     if variant:
         row["variant"] = variant
     if task is not None:

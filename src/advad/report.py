@@ -63,7 +63,8 @@ def scoreboard(runs: list[dict]) -> list[dict]:
         paper_table = title if ":" in title else None
         rows = []
         for entry in sorted(summarize(members), key=lambda e: (e["dataset"], e.get("task") or "", e["model"],
-                                                                 e.get("variant", ""), _metric_rank(e["metric"]))):
+                                                                 e.get("variant", ""), e.get("budget") or "",
+                                                                 _metric_rank(e["metric"]))):
             papers = _paper_values(refs, entry, paper_table)
             rows.append({**entry, "papers": papers,
                          "diff": entry["mean"] - papers[0][1] if papers else None})
@@ -171,10 +172,11 @@ def _fmt(entry: dict) -> list[str]:
     papers = "; ".join(f"{value:.3f} ({where})" for where, value in entry["papers"]) or "–"
     diff = f"{entry['diff']:+.3f}" if entry["diff"] is not None else "–"
     model = entry["model"] + (f" [{entry['variant']}]" if entry.get("variant") else "")
-    return [entry["dataset"], entry.get("task") or "", model, entry["metric"], ours, papers, diff]
+    return [entry["dataset"], entry.get("task") or "", model, entry.get("budget") or "", entry["metric"], ours,
+            papers, diff]
 
 
-HEADER = ["dataset", "task", "model", "metric", "ours: mean ± std (n)", "paper", "ours − paper"]
+HEADER = ["dataset", "task", "model", "budget", "metric", "ours: mean ± std (n)", "paper", "ours − paper"]
 
 
 def _run_identity(run: dict) -> str:
