@@ -253,7 +253,7 @@ def test_cli_bench_seed_lists_and_ranges(capsys):
         assert main(["bench", "--models", "iforest", "--datasets", "breast-cancer", "--seeds", text,
                      "--budget", "smoke", "--json", "--no-progress"]) == 0
         assert {r["seed"] for r in json.loads(capsys.readouterr().out)["runs"]} == expected
-    for bad in ["x", "3-", "-1", ""]:
+    for bad in ["x", "3-", "-1", "", "0"]:
         with pytest.raises(SystemExit):
             main(["bench", "--models", "iforest", "--seeds", bad])
         assert "--seeds: expected a count" in capsys.readouterr().err

@@ -39,17 +39,20 @@ def _csv_list(text: str | None) -> list[str] | None:
 def _seeds(text: str) -> int | list[int]:
     """`--seeds`: ``5`` -> seeds 0..4; ``1,3`` -> seeds 1 and 3; ``2-4`` -> seeds 2, 3, 4 (to add
     seeds to a sweep already in a store, or re-run one)."""
+    seeds: list[int] = []
     try:
         if text.strip().isdigit():
-            return int(text)
-        seeds: list[int] = []
-        for part in _csv_list(text) or []:
-            low, dash, high = part.partition("-")
-            seeds += list(range(int(low), int(high) + 1)) if dash else [int(part)]
+            if int(text) > 0:
+                return int(text)
+        else:
+            for part in _csv_list(text) or []:
+                low, dash, high = part.partition("-")
+                seeds += list(range(int(low), int(high) + 1)) if dash else [int(part)]
     except ValueError:
         seeds = []
     if not seeds or min(seeds) < 0:
-        raise argparse.ArgumentTypeError(f"expected a count (5), a list (1,3) or a range (2-4) of seeds ≥ 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a count ≥ 1 (5), a list (1,3) or a range (2-4) of seeds ≥ 0, "
+                                         f"got {text!r}")
     return sorted(set(seeds))
 
 
