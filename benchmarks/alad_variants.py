@@ -1,9 +1,9 @@
 """ALAD (or RCGAN: `--model rcgan`) on the topk protocol with every score from each fit (the score does
 not change training): ALAD's fm/l1/l2/logits, RCGAN's dxx/features/l1/l2.
 
-Same split, threshold and metrics as `advad bench --protocol topk` (advad.protocols.topk): a seeded
-split with the model's train ratio for the data set (ALAD 50/50; RCGAN 80/20 on KDD99 and Arrhythmia),
-anomalies removed from train, top r % of the test scores flagged.
+The split is `advad.protocols.topk_split` with the conventions `advad bench --protocol topk` resolves
+for the model and data set (ALAD 50/50; RCGAN 80/20 on KDD99 and Arrhythmia; KDD99's test part at 20 %
+anomalies), and the same threshold (top r % of the test scores flagged) and metrics.
 
     python benchmarks/alad_variants.py arrhythmia --seeds 5 --param use_dzz=false --budget paper
     python benchmarks/alad_variants.py arrhythmia --seed-list 1,2 --keep-train-anomalies
@@ -24,7 +24,7 @@ import advad.models.alad  # noqa: F401  (registers "alad")
 import advad.models.rcgan  # noqa: F401  (registers "rcgan")
 from advad.data import load_dataset
 from advad.models import get_model_class
-from advad.protocols import _random_split, ranking_metrics, topk_metrics
+from advad.protocols import resolve_conventions, topk_metrics, topk_split
 
 
 def parse_value(text: str):
@@ -49,27 +49,25 @@ def main() -> None:
     ds = load_dataset(args.dataset)
     model = get_model_class(args.model)
     params = {**model.bench_params(ds, args.budget)}
-    train_ratio = model.protocol_defaults.get("topk", {}).get(args.dataset, {}).get("train_ratio", 0.5)
+    # the conventions `advad bench --protocol topk` would use for this model and data set
+    conventions = resolve_conventions("topk", args.dataset, model,
+                                      {"remove_train_anomalies": False} if args.keep_train_anomalies else {})
+    ratio = conventions.pop("anomaly_ratio", ds.anomaly_ratio)
+    conventions.pop("threshold_source", None)  # always the test scores' percentile, as the protocol's default
     for kv in args.param:
         k, v = kv.split("=", 1)
         params[k] = parse_value(v)
     runs = []
     seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     for seed in seeds:
-        rng = np.random.default_rng(seed)
-        train, test = _random_split(len(ds.y), train_ratio, rng)
-        if not args.keep_train_anomalies:
-            train = train[ds.y[train] == 0]
+        split, recorded = topk_split(ds, seed, **conventions)
         t0 = time.time()
-        det = model(random_state=seed, **params).fit(ds.X[train])
+        det = model(random_state=seed, **params).fit(split.X_train)
         fit_s = time.time() - t0
-        scores = det.score_all(ds.X[test])
-        y = ds.y[test]
-        for kind, s in scores.items():
-            thr = float(np.percentile(s, 100 * (1 - ds.anomaly_ratio)))
-            m = {**topk_metrics(y, s, thr), **ranking_metrics(y, s)}
-            runs.append({"model": args.model, "dataset": args.dataset, "seed": seed, "train_ratio": train_ratio, "score": kind, "params": params, "keep_train_anomalies": args.keep_train_anomalies,
-                         "metrics": m, "fit_seconds": fit_s})
+        for kind, s in det.score_all(split.X_test).items():
+            m = topk_metrics(split.y_test, s, float(np.percentile(s, 100 * (1 - ratio))))
+            runs.append({"model": args.model, "dataset": args.dataset, "seed": seed, "score": kind, "params": params,
+                         "conventions": recorded, "metrics": m, "fit_seconds": fit_s})
             print(seed, kind, {k: round(v, 3) for k, v in m.items()}, f"{fit_s:.0f}s", file=sys.stderr, flush=True)
     summary = []
     for kind in dict.fromkeys(r["score"] for r in runs):

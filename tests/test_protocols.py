@@ -144,7 +144,7 @@ def test_arn_split_validation_rows_reach_detectors_that_select_on_them(monkeypat
     from advad.models.arn import ARN
 
     dataset = _tabular(n_normal=1000, n_anomalous=200)
-    split, _ = protocols._arn_split(dataset, np.random.default_rng(0), validation=True)
+    split, _ = protocols.arn_split(dataset, 0, validation=True, scaler=None)
     assert len(split.X_val) == 50 + 50 and split.y_val.sum() == 50  # 5 % normals, 25 % anomalies
     test_rows = {r.tobytes() for r in split.X_test}
     assert not any(r.tobytes() in test_rows for r in split.X_val)

@@ -236,16 +236,15 @@ def arn_generation_command(out: str | os.PathLike, dataset: str = "kdd99-rev", s
     rows, the data set's protocol defaults), then Fig. 6 from the *test* normals and anomalies."""
     from advad.data import load_dataset
     from advad.models import get_model_class
-    from advad.protocols import ARN_DATASET_DEFAULTS, _arn_split, _scale
+    from advad.protocols import arn_split, resolve_conventions
 
     ds = load_dataset(dataset)
-    split, _ = _arn_split(ds, np.random.default_rng(seed), validation=True, **ARN_DATASET_DEFAULTS.get(dataset, {}))
-    split = _scale(split, "minmax")
     arn = get_model_class("arn")
+    split, _ = arn_split(ds, seed, **resolve_conventions("auc", dataset, arn))
     settings = {**arn.bench_params(ds, budget), **(params or {})}
     det = arn(random_state=seed, **settings)
     start = time.perf_counter()
-    det.fit(split.X_train, validation_data=(split.X_val, split.y_val))
+    det.fit(split.X_train, validation_data=(split.X_val, split.y_val))  # ARN's auc default: validation=True
     seconds = time.perf_counter() - start
     if log:
         log(f"arn on {dataset}: fit {seconds:.0f} s, epoch chosen by {det.selected_by_}")

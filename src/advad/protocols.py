@@ -189,21 +189,10 @@ def _random_split(n: int, train_ratio: float, rng: np.random.Generator) -> tuple
 
 
 # ---------------------------------------------------------------------------------------- protocols
-def topk(factory: DetectorFactory, dataset: Dataset, seed: int, *, train_ratio: float = 0.5,
-         remove_train_anomalies: bool = True, test_anomaly_ratio: float | None = None,
-         anomaly_ratio: float | None = None, threshold_source: str = "test",
-         scaler: str | None = None) -> dict:
-    """DAGMM / ALAD / RCGAN / MAESI tabular protocol.
-
-    A seeded random split into train/test (`train_ratio`); anomalies dropped from train unless
-    `remove_train_anomalies=False` (the ALAD code keeps them on Arrhythmia); optionally the test set
-    resampled to `test_anomaly_ratio`; the top r % of test scores predicted anomalous, r =
-    `anomaly_ratio` (default: the dataset's nominal ratio). `threshold_source="test"` takes the
-    percentile of the test scores (the papers' practice); `"train"` that of the training scores.
-    A dataset with an official train/test split (NSL-KDD) uses it instead of a random split.
-    """
+def topk_split(dataset: Dataset, seed: int, *, train_ratio: float = 0.5, remove_train_anomalies: bool = True,
+               test_anomaly_ratio: float | None = None, scaler: str | None = None) -> tuple[Split, dict]:
+    """The `topk` protocol's seeded train/test split (see `topk`) and its conventions for the record."""
     rng = np.random.default_rng(seed)
-    r = dataset.anomaly_ratio if anomaly_ratio is None else anomaly_ratio
     if dataset.split is not None and (dataset.split == "train").any() and (dataset.split == "test").any():
         train_rows, test_rows = np.flatnonzero(dataset.split == "train"), np.flatnonzero(dataset.split == "test")
         split_kind = "official"
@@ -216,6 +205,23 @@ def topk(factory: DetectorFactory, dataset: Dataset, seed: int, *, train_ratio: 
     if test_anomaly_ratio is not None:
         X_test, y_test = _resample_anomaly_ratio(X_test, y_test, test_anomaly_ratio, rng)
     split = _scale(Split(dataset.X[train_rows], dataset.y[train_rows], X_test, y_test), scaler)
+    return split, {"split": split_kind, "train_ratio": train_ratio, "remove_train_anomalies": remove_train_anomalies,
+                   "test_anomaly_ratio": test_anomaly_ratio, "scaler": scaler}
+
+
+def topk(factory: DetectorFactory, dataset: Dataset, seed: int, *, anomaly_ratio: float | None = None,
+         threshold_source: str = "test", **split_conventions: Any) -> dict:
+    """DAGMM / ALAD / RCGAN / MAESI tabular protocol.
+
+    A seeded random split into train/test (`train_ratio`, default 0.5); anomalies dropped from train
+    unless `remove_train_anomalies=False` (the ALAD code keeps them on Arrhythmia); optionally the test
+    set resampled to `test_anomaly_ratio` and scaled (`scaler`); the top r % of test scores predicted
+    anomalous, r = `anomaly_ratio` (default: the dataset's nominal ratio). `threshold_source="test"`
+    takes the percentile of the test scores (the papers' practice); `"train"` that of the training
+    scores. A dataset with an official train/test split (NSL-KDD) uses it instead of a random split.
+    """
+    split, conventions = topk_split(dataset, seed, **split_conventions)
+    r = dataset.anomaly_ratio if anomaly_ratio is None else anomaly_ratio
     detector, scores, timing = _fit_and_score(factory, split)
     if threshold_source == "test":
         threshold = float(np.percentile(scores, 100 * (1 - r)))
@@ -223,10 +229,8 @@ def topk(factory: DetectorFactory, dataset: Dataset, seed: int, *, train_ratio: 
         threshold = float(np.percentile(detector.decision_scores_, 100 * (1 - r)))
     else:
         raise ValueError(f"threshold_source must be 'test' or 'train'; got {threshold_source!r}")
-    conventions = {"split": split_kind, "train_ratio": train_ratio, "remove_train_anomalies": remove_train_anomalies,
-                   "test_anomaly_ratio": test_anomaly_ratio, "anomaly_ratio": r,
-                   "threshold_source": threshold_source, "scaler": scaler}
-    return {"metrics": topk_metrics(y_test, scores, threshold), **timing, "conventions": conventions}
+    return {"metrics": topk_metrics(split.y_test, scores, threshold), **timing,
+            "conventions": {**conventions, "anomaly_ratio": r, "threshold_source": threshold_source}}
 
 
 def _class_split(dataset: Dataset, seed: int, test_ratio: float) -> tuple[np.ndarray, np.ndarray, str]:
@@ -317,13 +321,15 @@ def ood(factory: DetectorFactory, dataset: Dataset, seed: int, *, against: str, 
             "conventions": {"against": against, "split": split_kind, "against_split": other_kind}}
 
 
-def _arn_split(dataset: Dataset, rng: np.random.Generator, contamination: float = 0.0,
-               labelled: float = 0.0, validation: bool = False, invert_labels: bool = False) -> tuple[Split, dict]:
+def arn_split(dataset: Dataset, seed: int, *, contamination: float = 0.0, labelled: float = 0.0,
+              validation: bool = False, invert_labels: bool = False, scaler: str | None = "minmax") -> tuple[Split, dict]:
     """ARN §IV-A: normals 80/15/5 train/test/validation, anomalies 75/25 test/validation. Optional
     anomalies moved into train: `contamination` p = A/N unlabelled, or `labelled` p = A/N labelled.
     `validation=True` keeps the validation rows in the split (for detectors that select their epoch on
     them, as the ARN code does); otherwise they are left out. `invert_labels` swaps normal and anomalous
-    (ARN's KDDCUP99 from kdd99)."""
+    (ARN's KDDCUP99 from kdd99). Min-max scaling fitted on the training rows, as the ARN code does
+    (`scaler=None` to switch off). The split of the `auc`, `contamination` and `weak-supervision` runs."""
+    rng = np.random.default_rng(seed)
     y = 1 - dataset.y if invert_labels else dataset.y
     normal = rng.permutation(np.flatnonzero(y == 0))
     anomalous = rng.permutation(np.flatnonzero(y == 1))
@@ -345,54 +351,41 @@ def _arn_split(dataset: Dataset, rng: np.random.Generator, contamination: float 
     if validation:
         val = np.concatenate([val_normal, val_anomalous])
         split.X_val, split.y_val = dataset.X[val], y[val].astype(np.int64)
-    return split, {"split": "arn 80/15/5 normal, 75/25 anomalous", "n_train_anomalies": int(n_extra),
-                   "invert_labels": bool(invert_labels)}
+    return _scale(split, scaler), {"split": "arn 80/15/5 normal, 75/25 anomalous", "n_train_anomalies": int(n_extra),
+                                   "invert_labels": bool(invert_labels), "scaler": scaler}
 
 
-def _selection_convention(detector: BaseDetector, split: Split) -> str:
-    """How the run's epoch was chosen, for the record."""
-    return "labelled validation split" if split.X_val is not None and detector.accepts_validation else "model default"
-
-
-def auc(factory: DetectorFactory, dataset: Dataset, seed: int, *, scaler: str | None = "minmax",
-        validation: bool = False, invert_labels: bool = False) -> dict:
-    """ARN's protocol: AUROC and AUPRC on the test part of the 80/15/5 + 75/25 split. Min-max scaling
-    fitted on the training rows, as the ARN code does (`scaler=None` to switch off). `validation=True`
-    gives the labelled validation rows to detectors that choose their epoch on them (ARN's default).
-    `invert_labels=True` swaps the classes (the default on kdd99: ARN's KDDCUP99, attacks anomalous)."""
-    split, conventions = _arn_split(dataset, np.random.default_rng(seed), validation=validation,
-                                    invert_labels=invert_labels)
-    split = _scale(split, scaler)
+def _arn_run(factory: DetectorFactory, split: Split, conventions: dict) -> dict:
+    """Fit and score one ARN-protocol split; AUROC/AUPRC and how the epoch was chosen."""
     detector, scores, timing = _fit_and_score(factory, split)
+    selection = ("labelled validation split" if split.X_val is not None and detector.accepts_validation
+                 else "model default")
     return {"metrics": ranking_metrics(split.y_test, scores), **timing,
-            "conventions": {**conventions, "scaler": scaler, "selection": _selection_convention(detector, split)}}
+            "conventions": {**conventions, "selection": selection}}
+
+
+def auc(factory: DetectorFactory, dataset: Dataset, seed: int, **split_conventions: Any) -> dict:
+    """ARN's protocol: AUROC and AUPRC on the test part of `arn_split` (its keywords: `scaler`,
+    `validation` — the labelled validation rows for detectors that choose their epoch on them, ARN's
+    default — and `invert_labels`, the default on kdd99: ARN's KDDCUP99, attacks anomalous)."""
+    return _arn_run(factory, *arn_split(dataset, seed, **split_conventions))
 
 
 def contamination(factory: DetectorFactory, dataset: Dataset, seed: int, *, p: float = 0.05,
-                  scaler: str | None = "minmax", validation: bool = False, invert_labels: bool = False) -> dict:
+                  **split_conventions: Any) -> dict:
     """ARN Table III: the `auc` split with anomalies added to train, unlabelled, at p = A/N."""
-    split, conventions = _arn_split(dataset, np.random.default_rng(seed), contamination=p, validation=validation,
-                                    invert_labels=invert_labels)
-    split = _scale(split, scaler)
-    detector, scores, timing = _fit_and_score(factory, split)
-    return {"metrics": ranking_metrics(split.y_test, scores), **timing,
-            "conventions": {**conventions, "p": p, "scaler": scaler,
-                            "selection": _selection_convention(detector, split)}}
+    split, conventions = arn_split(dataset, seed, contamination=p, **split_conventions)
+    return _arn_run(factory, split, {**conventions, "p": p})
 
 
 def weak_supervision(factory: DetectorFactory, dataset: Dataset, seed: int, *, p: float = 0.01,
-                     scaler: str | None = "minmax", validation: bool = False, invert_labels: bool = False) -> dict:
+                     **split_conventions: Any) -> dict:
     """ARN Table IV: the `auc` split with p = A/N labelled anomalies given to `fit(X, y)`."""
     if not factory().supports_y:
         raise ValueError(f"{type(factory()).__name__} does not use labelled anomalies; weak-supervision "
                          "needs a model whose fit takes y (ama, arn)")
-    split, conventions = _arn_split(dataset, np.random.default_rng(seed), labelled=p, validation=validation,
-                                    invert_labels=invert_labels)
-    split = _scale(split, scaler)
-    detector, scores, timing = _fit_and_score(factory, split)
-    return {"metrics": ranking_metrics(split.y_test, scores), **timing,
-            "conventions": {**conventions, "p": p, "scaler": scaler,
-                            "selection": _selection_convention(detector, split)}}
+    split, conventions = arn_split(dataset, seed, labelled=p, **split_conventions)
+    return _arn_run(factory, split, {**conventions, "p": p})
 
 
 def _plain(value: Any) -> Any:

@@ -712,11 +712,10 @@ def batch_statistics_auroc(dataset: str = "kdd99-rev", seed: int = 0, budget: st
     from sklearn.metrics import roc_auc_score
 
     from advad.data import load_dataset
-    from advad.protocols import _arn_split, _scale
+    from advad.protocols import arn_split
 
     ds = load_dataset(dataset)
-    split, _ = _arn_split(ds, np.random.default_rng(seed))  # test rows: normals, then anomalies
-    split = _scale(split, "minmax")
+    split, _ = arn_split(ds, seed)  # test rows: normals, then anomalies; min-max scaled
     det = ARN(random_state=seed, **{**ARN.bench_params(ds, budget), **(params or {}), "discriminator_norm": "batch"})
     det.fit(split.X_train)
     net = copy.deepcopy(det.inference_networks_["D"].main).eval()  # eval: no dropout
