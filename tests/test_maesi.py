@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 import advad
 from advad.base import InputError
 from advad.models.maesi import MAESI  # registers "maesi" until advad.models imports it
+from advad.models.ama import AMA
 
 FAST = dict(epochs=4, n_critic=2, batch_size=64)
 
@@ -88,3 +89,7 @@ def test_bench_params_budgets():
         for budget in ("smoke", "quick", "paper"):
             assert isinstance(MAESI.bench_params(ds, budget), dict)
     assert MAESI.bench_params(SimpleNamespace(name="thyroid", X=np.zeros((9, 6))), "paper") == {"architecture": "thyroid"}
+    kdd = SimpleNamespace(name="kdd99", X=np.zeros((9, 121)))
+    for budget in ("quick", "paper"):  # KDD99: min-max, not z-scores (training rows are attacks only)
+        assert MAESI.bench_params(kdd, budget)["preprocessing"] == "minmax"
+        assert "preprocessing" not in AMA.bench_params(kdd, budget)  # AMA collapses with min-max
