@@ -93,6 +93,20 @@ def test_ablation_switches_and_no_ema():
     assert not any("parametrizations" in k for k in det.networks_["dxx"].state_dict())
 
 
+def test_selection_keeps_epoch_with_lowest_training_score(fitted, tmp_path):
+    """selection="l2": the kept epoch is the argmin of the logged criterion (mean l2 score of the
+    moving-average networks on training rows), and the scores are those of that epoch's weights."""
+    _, X, X_test, _ = fitted
+    det = ALAD(random_state=0, selection="l2", selection_samples=300, **FAST).fit(X)
+    values = [h["selection"] for h in det.history_]
+    assert len(values) == FAST["epochs"] and det.best_epoch_ == 1 + int(np.argmin(values))
+    again = ALAD(random_state=0, selection="l2", selection_samples=300,
+                 **{**FAST, "epochs": det.best_epoch_}).fit(X)  # stopping there gives the same networks
+    assert np.allclose(det.decision_function(X_test), again.decision_function(X_test), rtol=1e-5, atol=1e-6)
+    det.save(tmp_path / "m.advad")
+    assert advad.load(tmp_path / "m.advad").best_epoch_ == det.best_epoch_
+
+
 def test_nan_guard_clear_message(monkeypatch):
     import advad.models.alad as alad_mod
 
@@ -109,6 +123,8 @@ def test_bad_params_rejected():
         ALAD(score="nope").fit(X)
     with pytest.raises(ValueError, match="architecture"):
         ALAD(architecture="conv", epochs=1).fit(X)
+    with pytest.raises(ValueError, match="selection must be one of"):
+        ALAD(selection="auroc").fit(X)
 
 
 CHILD = textwrap.dedent("""
@@ -166,7 +182,8 @@ def test_bench_params_budgets():
     assert ALAD.bench_params(D((452, 274), "arrhythmia"), "paper") == {"use_dzz": False, "score": "l1"}
     assert ALAD.bench_params(D((494021, 121), "kdd99"), "paper") == {"preprocessing": "minmax"}
     quick = ALAD.bench_params(D((494021, 121), "kdd99"), "quick")
-    assert quick["max_train_samples"] <= 100_000 and quick["preprocessing"] == "minmax"
+    # quick: KDD99's whole training half (198 300 rows), larger sets capped
+    assert quick["max_train_samples"] == 200_000 and quick["preprocessing"] == "minmax"
     for budget in ("quick", "paper"):
         ALAD(**ALAD.bench_params(D((3772, 6), "thyroid"), budget))._check_params()
     assert ALAD.bench_params(D((10, 28, 28), "fashion-mnist"), "smoke")["epochs"] <= 2

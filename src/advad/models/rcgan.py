@@ -87,15 +87,16 @@ class RCGAN(ALAD):
         images: map the pixel range to [-1, 1], the range of the tanh generator and of U(-1, 1)),
         ``"standard"``, ``"minmax"`` ([0, 1]), ``"none"``, ``"image"``.
     architecture, latent_dim, epochs, batch_size, learning_rate, beta1, spectral_norm, ema_decay,
-    ema_warmup, init : ALAD's (Tables XI, XIII, IX of the ALAD paper; see `ALAD`). The RCGAN paper
-        states no spectral norm; ``spectral_norm=False`` is the default here (ALAD's reference code
-        also leaves it off for tabular networks).
+    ema_warmup, selection, selection_samples, init : ALAD's (Tables XI, XIII, IX of the ALAD paper;
+        see `ALAD`; `selection` takes RCGAN's score names). The RCGAN paper states no spectral norm;
+        ``spectral_norm=False`` is the default here (ALAD's reference code also leaves it off for
+        tabular networks).
     max_train_samples, random_state, device, verbose, checkpoint_dir, checkpoint_every,
     score_batch_size : as in every advad PyTorch detector.
     """
 
     score_names = SCORES  # `score_all` (inherited from ALAD) returns these
-    param_rules = {**ALAD.param_rules, "score": one_of("auto", *SCORES),
+    param_rules = {**ALAD.param_rules, "score": one_of("auto", *SCORES), "selection": one_of("last", *SCORES),
                    "penalty_weight": number_in(0, float("inf"))}
 
     use_dzz: ClassVar[bool] = False  # RCGAN's objective (Eq. 10) has no latent discriminator
@@ -112,7 +113,7 @@ class RCGAN(ALAD):
                  architecture: str = "auto", latent_dim: int | None = None, epochs: int | None = None,
                  batch_size: int | None = None, learning_rate: float | None = None, beta1: float = 0.5,
                  spectral_norm: bool = False, ema_decay: float | None = 0.999, ema_warmup: bool = False,
-                 preprocessing: str = "auto", max_train_samples: int | None = None, init: str | None = None,
+                 selection: str = "last", selection_samples: int = 10_000, preprocessing: str = "auto", max_train_samples: int | None = None, init: str | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096):
         self.contamination = contamination
@@ -129,6 +130,8 @@ class RCGAN(ALAD):
         self.spectral_norm = spectral_norm
         self.ema_decay = ema_decay
         self.ema_warmup = ema_warmup
+        self.selection = selection
+        self.selection_samples = selection_samples
         self.preprocessing = preprocessing
         self.max_train_samples = max_train_samples
         self.init = init
