@@ -183,7 +183,7 @@ def test_bench_params_budgets():
     assert ALAD.bench_params(D((494021, 121), "kdd99"), "paper") == {"preprocessing": "minmax"}
     quick = ALAD.bench_params(D((494021, 121), "kdd99"), "quick")
     # quick: KDD99's whole training half (198 300 rows), larger sets capped
-    assert quick["max_train_samples"] == 200_000 and quick["preprocessing"] == "minmax"
+    assert quick["max_train_samples"] == 200_000 and quick["preprocessing"] == "minmax" and quick["selection"] == "fm"
     for budget in ("quick", "paper"):
         ALAD(**ALAD.bench_params(D((3772, 6), "thyroid"), budget))._check_params()
     assert ALAD.bench_params(D((10, 28, 28), "fashion-mnist"), "smoke")["epochs"] <= 2

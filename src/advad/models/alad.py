@@ -98,7 +98,8 @@ class ALAD(TorchDetector):
                  epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
                  beta1: float = 0.5, spectral_norm: bool = True, use_dzz: bool = True,
                  ema_decay: float | None = 0.999, ema_warmup: bool = False, selection: str = "last",
-                 selection_samples: int = 10_000, score: str = "fm", preprocessing: str = "auto", max_train_samples: int | None = None, init: str | None = None,
+                 selection_samples: int = 10_000, score: str = "fm", preprocessing: str = "auto",
+                 max_train_samples: int | None = None, init: str | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096):
         self.contamination = contamination
