@@ -68,6 +68,16 @@ class TorchDetector(BaseDetector):
     def _score_tensor(self, nets: dict[str, nn.Module], x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def _selection_rows(self, X: torch.Tensor) -> torch.Tensor:
+        """The training rows an unsupervised selection criterion is computed on: all of them, or a
+        seeded sample of ``selection_samples`` (a parameter of the detectors that select epochs)."""
+        n = min(len(X), int(self.selection_samples))
+        if n == len(X):
+            return X
+        rng = np.random.default_rng(self.random_state)
+        idx = torch.from_numpy(np.sort(rng.choice(len(X), size=n, replace=False))).to(X.device)
+        return X[idx]
+
     def _prepare(self, nets: dict[str, nn.Module], X: torch.Tensor, generator: torch.Generator) -> None:
         """Runs once the networks are built and the scaled training rows `X` are on the device, before
         the update steps are declared and training (or a resumed checkpoint) starts: pretraining,

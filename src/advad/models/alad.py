@@ -212,9 +212,8 @@ class ALAD(TorchDetector):
         score on a seeded sample of the training rows (the reference code's early-stopping criterion)."""
         if self.selection == "last":
             return None
-        n = min(len(X), int(self.selection_samples))
-        rows = np.sort(np.random.default_rng(self.random_state).choice(len(X), size=n, replace=False))
-        probe, kinds = X[torch.from_numpy(rows).to(X.device)], (self.selection,)
+        probe, kinds = self._selection_rows(X), (self.selection,)
+        n = len(probe)
 
         def mean_score(trainer) -> float:
             nets = {name: trainer.inference_network(name) for name in trainer.networks}

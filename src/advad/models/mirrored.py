@@ -341,14 +341,6 @@ class MirroredDetector(TorchDetector):
         return x.new_zeros(())
 
     # ------------------------------------------------------------------ model selection (no labels)
-    def _selection_rows(self, X: torch.Tensor) -> torch.Tensor:
-        n = min(len(X), int(self.selection_samples))
-        if n == len(X):
-            return X
-        rng = np.random.default_rng(self.random_state)
-        idx = torch.from_numpy(np.sort(rng.choice(len(X), size=n, replace=False))).to(X.device)
-        return X[idx]
-
     def _selector(self, config: dict, X: torch.Tensor) -> Selector | None:
         """MAESI supplement: from epoch 60 of 100 (``selection_start`` × epochs) keep the weights with the
         smallest training feature loss mean R(x) — training rows only, no labels."""
