@@ -25,13 +25,34 @@ def store(tmp_path_factory):
 
 
 def test_scoreboard_puts_the_papers_value_beside_ours():
-    runs = [{"model": "iforest", "dataset": "kdd99", "protocol": "topk", "seed": s, "paper": "rcgan:table1",
-             "metrics": {"f1": f1}} for s, f1 in enumerate([0.92, 0.93])]
-    (section,) = scoreboard(runs)
-    (row,) = section["rows"]
-    assert section["title"] == "rcgan:table1" and row["n"] == 2
-    assert row["papers"] and row["papers"][0][0].startswith("rcgan")
-    assert row["diff"] == pytest.approx(0.925 - row["papers"][0][1])
+    runs = [{"model": "iforest", "dataset": "kdd99", "protocol": "topk", "seed": s, "metrics": {"f1": f1}}
+            for s, f1 in enumerate([0.92, 0.93])]
+    sections = {section["title"]: section for section in scoreboard(runs)}
+    # the same runs measure a cell of every table with Isolation Forest on KDD99, whatever command made them
+    for table in ("alad:table2", "rcgan:table1", "maesi:table2"):
+        (row,) = sections[table]["rows"]
+        assert row["n"] == 2 and row["papers"] and row["papers"][0][0].startswith(table.split(":")[0])
+        assert row["diff"] == pytest.approx(0.925 - row["papers"][0][1])
+    assert sections["alad:table3"]["rows"] == [] and sections["alad:table3"]["coverage"]["measured"] == 0
+    coverage = sections["rcgan:table1"]["coverage"]
+    assert coverage["measured"] == 1 and coverage["missing"] + coverage["unavailable"] == coverage["cells"] - 1
+
+
+def test_scoreboard_assigns_variants_to_their_cells():
+    def run(variant, f1, dataset="thyroid", protocol="topk"):
+        return {"model": "rcgan", "dataset": dataset, "protocol": protocol, "seed": 0, "variant": variant,
+                "metrics": {"f1": f1}}
+
+    runs = [run("penalty=null", 0.5), run("penalty_in_encoder=false", 0.7), run("", 0.6, "loop")]
+    sections = {section["title"]: section for section in scoreboard(runs)}
+    rows = {row["variant"]: row for row in sections["rcgan:table3"]["rows"]}
+    # the ablation run sits in its own cell: compared with the paper's "w/o t(x)" value, not with RCGAN's
+    assert rows["penalty=null"]["papers"][0][1] == pytest.approx(0.6494)
+    # a run with a setting the table does not vary measures the default cell and keeps its label
+    assert rows["penalty_in_encoder=false"]["papers"][0][1] == pytest.approx(0.758)
+    assert sections["rcgan:table3"]["coverage"]["measured"] == 2  # thyroid with and without t(x)
+    (outside,) = sections["protocol topk (runs outside the papers' tables)"]["rows"]
+    assert outside["dataset"] == "loop" and outside["papers"] == []
 
 
 def test_report_writes_markdown_html_and_figures(store, capsys):

@@ -143,7 +143,7 @@ def batched_inference(fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray,
     not grow with the number of rows; a row's output does not depend on the other rows of its chunk."""
     n = len(X)
     out: np.ndarray | None = None
-    with eval_mode(*modules), torch.inference_mode():
+    with eval_mode(*modules), torch.inference_mode(), parametrize.cached():  # spectral norms once per call
         for start in range(0, n, batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(X[start:start + batch_size])).to(device, torch.float32)
             res = fn(chunk).detach().to("cpu", torch.float64).numpy()

@@ -33,13 +33,14 @@ def _references():
     return load_references()
 
 
-def _paper_values(refs, entry: dict, paper_table: str | None) -> list[tuple[str, float]]:
-    """Published values for one summary row: from its preset's table, else every table that has it."""
+def _paper_values(refs, entry: dict, paper_table: str | None, variant: str) -> list[tuple[str, float]]:
+    """Published values for one summary row (of the paper's `variant` cell): from its table, else every
+    table that has it."""
     if refs is None:
         return []
     rows = refs[(refs["model"] == entry["model"]) & (refs["dataset"] == entry["dataset"])
                 & (refs["metric"] == entry["metric"]) & (refs["protocol"] == entry["protocol"])
-                & (refs["variant"].fillna("") == entry.get("variant", ""))
+                & (refs["variant"].fillna("") == variant)
                 & (refs["task"].fillna("") == (entry.get("task") or ""))]
     if paper_table:
         paper, table = paper_table.split(":")
@@ -48,28 +49,130 @@ def _paper_values(refs, entry: dict, paper_table: str | None) -> list[tuple[str,
             for r in rows.itertuples()]
 
 
+def _cell_of(run: dict, cells: list[dict]) -> dict | None:
+    """The table cell a run measures: same model, data set, protocol, task and protocol settings, and the
+    cell's variant parameters among the run's (a run with extra settings, e.g. a shorter budget, still
+    measures the cell; it keeps its own label). The most specific cell wins (``penalty=null`` over ``""``)."""
+    from advad.references import parse_variant
+
+    params = parse_variant(run.get("variant", ""))
+    conventions = run.get("conventions") or {}
+    best = None
+    for cell in cells:
+        if (cell["model"], cell["dataset"], cell["protocol"], cell["task"]) != (
+                run["model"], run["dataset"], run["protocol"], run.get("task") or ""):
+            continue
+        if any(conventions.get(k) != v for k, v in cell["protocol_params"].items()):
+            continue
+        wanted = parse_variant(cell["variant"])
+        if all(k in params and params[k] == v for k, v in wanted.items()):
+            if best is None or len(wanted) > len(parse_variant(best["variant"])):
+                best = cell
+    return best
+
+
+def _available(dataset: str) -> bool:
+    from advad.data import dataset_status
+
+    try:
+        return bool(dataset_status(dataset)["available"])
+    except Exception:  # a data set this advad does not know: not runnable here
+        return False
+
+
+def _coverage(cells: list[dict], measured: set[tuple]) -> dict:
+    """How much of a paper table the runs cover: cells measured, cells whose data is not on this machine,
+    cells not run yet (per model and data set; per-class tables count classes)."""
+    missing: dict[tuple, list[dict]] = defaultdict(list)
+    unavailable: dict[tuple, list[dict]] = defaultdict(list)
+    for cell in cells:
+        if _cell_key(cell) in measured:
+            continue
+        group = (cell["model"], cell["variant"], cell["dataset"])
+        (missing if _available(cell["dataset"]) else unavailable)[group].append(cell)
+
+    def labels(groups: dict[tuple, list[dict]]) -> list[str]:
+        out = []
+        for (model, variant, dataset), members in groups.items():
+            label = f"{model}{f' [{variant}]' if variant else ''} on {dataset}"
+            per_class = [c for c in members if "_class=" in c["task"]]
+            if per_class:
+                label += f" ({len(per_class)} classes)"
+            elif any(c["task"] for c in members):
+                label += f" ({', '.join(c['task'] for c in members)})"
+            out.append(label)
+        return out
+
+    return {"cells": len(cells), "measured": len(measured),
+            "unavailable": sum(map(len, unavailable.values())), "unavailable_labels": labels(unavailable),
+            "missing": sum(map(len, missing.values())), "missing_labels": labels(missing)}
+
+
+def _cell_key(cell: dict) -> tuple:
+    return cell["model"], cell["variant"], cell["dataset"], cell["task"]
+
+
 def scoreboard(runs: list[dict]) -> list[dict]:
-    """Sections of summary rows with the papers' values: [{"title", "rows": [{...}]}]."""
+    """Sections of summary rows with the papers' values: [{"title", "rows": [{...}], "coverage"}].
+
+    If any run measures a paper table, one section per table (`advad.references` presets; rows from every
+    run that measures one of its cells, whichever command made it, so one run may appear in several
+    tables; no rows if none does) with the table's coverage (cells measured, cells whose data is not on
+    this machine, cells not run yet); then one section per protocol for the runs no table has a cell for."""
+    from advad.references import list_presets, preset_runs
+
     try:
         refs = _references()
     except Exception:  # the references ship with advad; a broken install still gets our numbers
         refs = None
-    by_section: dict[str, list[dict]] = defaultdict(list)
-    for run in runs:
-        if "error" not in run:
-            by_section[run.get("paper") or f"protocol {run['protocol']}"].append(run)
+    done = [run for run in runs if "error" not in run]
+    in_a_table: set[int] = set()
     sections = []
-    for title, members in sorted(by_section.items()):
-        paper_table = title if ":" in title else None
-        rows = []
-        for entry in sorted(summarize(members), key=lambda e: (e["dataset"], e.get("task") or "", e["model"],
-                                                                 e.get("variant", ""), e.get("budget") or "",
-                                                                 _metric_rank(e["metric"]))):
-            papers = _paper_values(refs, entry, paper_table)
-            rows.append({**entry, "papers": papers,
-                         "diff": entry["mean"] - papers[0][1] if papers else None})
-        sections.append({"title": title, "rows": rows})
+    for table in list_presets():
+        cells = preset_runs(table)
+        members, cell_variant, measured = [], {}, set()
+        for run in done:
+            cell = _cell_of(run, cells)
+            if cell is None:
+                continue
+            members.append(run)
+            in_a_table.add(id(run))
+            measured.add(_cell_key(cell))
+            cell_variant[(run["model"], run.get("variant", ""), run["dataset"])] = cell["variant"]
+        sections.append({"title": table, "rows": _summary_rows(members, refs, table, cell_variant) if members else [],
+                         "coverage": _coverage(cells, measured)})
+    if not in_a_table:  # no run measures a paper table: no table overview
+        sections = []
+    by_protocol: dict[str, list[dict]] = defaultdict(list)
+    for run in done:
+        if id(run) not in in_a_table:
+            by_protocol[run["protocol"]].append(run)
+    for protocol, members in sorted(by_protocol.items()):
+        sections.append({"title": f"protocol {protocol} (runs outside the papers' tables)",
+                         "rows": _summary_rows(members, refs, None, {}), "coverage": None})
     return sections
+
+
+def _summary_rows(runs: list[dict], refs, table: str | None, cell_variant: dict[tuple, str]) -> list[dict]:
+    rows = []
+    for entry in sorted(summarize(runs), key=lambda e: (e["dataset"], e.get("task") or "", e["model"],
+                                                        e.get("variant", ""), e.get("budget") or "",
+                                                        _metric_rank(e["metric"]))):
+        variant = cell_variant.get((entry["model"], entry.get("variant", ""), entry["dataset"]),
+                                   entry.get("variant", ""))
+        papers = _paper_values(refs, entry, table, variant)
+        rows.append({**entry, "papers": papers, "diff": entry["mean"] - papers[0][1] if papers else None})
+    return rows
+
+
+def _coverage_line(coverage: dict) -> str:
+    line = f"Cells measured: {coverage['measured']} of {coverage['cells']}."
+    if coverage["missing"]:
+        line += f" Not run yet ({coverage['missing']}): " + "; ".join(coverage["missing_labels"]) + "."
+    if coverage["unavailable"]:
+        line += (f" Data not on this machine ({coverage['unavailable']}): "
+                 + "; ".join(coverage["unavailable_labels"]) + ".")
+    return line
 
 
 def _metric_rank(metric: str) -> int:
@@ -241,10 +344,22 @@ def write_report(folders: str | Path | Sequence[str | Path], out: str | Path | N
 
     dropped = f" ({duplicates} duplicate records of the same runs left out)" if duplicates else ""
     md = ["# advad scoreboard\n", f"{len(runs)} runs from `{source}`{dropped} (advad {__version__}). Ours: "
-          "mean ± sample std over seeds (n). Paper: the published value beside it; the difference is ours "
-          "minus the first published value.\n"]
+          "mean ± sample std over seeds (n). Paper: the published value of the table cell the row measures (a "
+          "row with extra settings in brackets, e.g. a shorter budget, is compared with the cell without "
+          "them); the difference is ours minus the first published value.\n"]
+    tables = [section for section in sections if section["coverage"]]
+    if tables:
+        md += ["\n## The papers' tables\n", "| table | cells measured | not run yet | data not on this machine |",
+               "|---|---|---|---|"]
+        md += [f"| {t['title']} | {t['coverage']['measured']} of {t['coverage']['cells']} | {t['coverage']['missing']} "
+               f"| {t['coverage']['unavailable']} |" for t in tables]
     for section in sections:
-        md += [f"\n## {section['title']}\n", "| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
+        if not section["rows"]:
+            continue
+        md.append(f"\n## {section['title']}\n")
+        if section["coverage"]:
+            md.append(_coverage_line(section["coverage"]) + "\n")
+        md += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
         md += ["| " + " | ".join(_fmt(entry)) + " |" for entry in section["rows"]]
     if failures:
         md += ["\n## Failed runs\n"] + [f"- {r['model']} on {r['dataset']} seed {r['seed']}: {r['error']}"
@@ -256,8 +371,19 @@ def write_report(folders: str | Path | Sequence[str | Path], out: str | Path | N
 
     parts = [f"<h1>advad scoreboard</h1><p>{len(runs)} runs from <code>{html.escape(source)}</code> "
              f"(advad {__version__}). Ours: mean ± sample std over seeds (n); difference = ours − paper.</p>"]
+    if tables:
+        parts.append("<h2>The papers' tables</h2><table><tr><th>table</th><th>cells measured</th><th>not run yet</th>"
+                     "<th>data not on this machine</th></tr>" + "".join(
+                         f"<tr><td>{html.escape(t['title'])}</td><td>{t['coverage']['measured']} of "
+                         f"{t['coverage']['cells']}</td><td>{t['coverage']['missing']}</td>"
+                         f"<td>{t['coverage']['unavailable']}</td></tr>" for t in tables) + "</table>")
     for section in sections:
-        parts.append(f"<h2>{html.escape(section['title'])}</h2><table><tr>"
+        if not section["rows"]:
+            continue
+        parts.append(f"<h2>{html.escape(section['title'])}</h2>")
+        if section["coverage"]:
+            parts.append(f"<p class='coverage'>{html.escape(_coverage_line(section['coverage']))}</p>")
+        parts.append("<table><tr>"
                      + "".join(f"<th>{html.escape(h)}</th>" for h in HEADER) + "</tr>")
         for entry in section["rows"]:
             cells = _fmt(entry)
