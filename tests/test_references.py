@@ -282,7 +282,10 @@ def test_preset_runs_and_lookup():
     runs = preset_runs("alad:table5")
     assert {r["variant"] for r in runs} == {"", "spectral_norm=false", "use_dzz=false", "spectral_norm=false;use_dzz=false"}
     baseline = next(r for r in runs if r["variant"] == "spectral_norm=false;use_dzz=false")
-    assert baseline["params"] == {"spectral_norm": False, "use_dzz": False} and baseline["protocol"] == "topk"
+    assert baseline["params"] == {"spectral_norm": False, "use_dzz": False, "score": "fm"} and baseline["protocol"] == "topk"
+    # the full model's cell is the full model on every data set, whatever the benchmark default there
+    full = next(r for r in runs if r["variant"] == "" and r["dataset"] == "arrhythmia")
+    assert full["params"] == {"spectral_norm": True, "use_dzz": True, "score": "fm"}
     ama = preset_runs("ama:table1")
     assert {(r["dataset"], r["protocol_params"]["against"]) for r in ama} == {
         ("fashion-mnist", "mnist"), ("cifar10", "svhn"), ("svhn", "cifar10")}

@@ -53,6 +53,11 @@ def test_scoreboard_assigns_variants_to_their_cells():
     assert sections["rcgan:table3"]["coverage"]["measured"] == 2  # thyroid with and without t(x)
     (outside,) = sections["protocol topk (runs outside the papers' tables)"]["rows"]
     assert outside["dataset"] == "loop" and outside["papers"] == []
+    # ALAD's Arrhythmia benchmark default (no D_zz, l1 score) is Table II's ALAD, not Table V's full model
+    alad = {"model": "alad", "dataset": "arrhythmia", "protocol": "topk", "seed": 0, "metrics": {"f1": 0.5},
+            "params": {"use_dzz": False, "score": "l1"}}
+    sections = {section["title"]: section for section in scoreboard([alad])}
+    assert len(sections["alad:table2"]["rows"]) == 1 and sections["alad:table5"]["rows"] == []
 
 
 def test_report_writes_markdown_html_and_figures(store, capsys):

@@ -14,6 +14,7 @@ import io
 import json
 import math
 from collections import defaultdict
+from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -51,11 +52,12 @@ def _paper_values(refs, entry: dict, paper_table: str | None, variant: str) -> l
 
 def _cell_of(run: dict, cells: list[dict]) -> dict | None:
     """The table cell a run measures: same model, data set, protocol, task and protocol settings, and the
-    cell's variant parameters among the run's (a run with extra settings, e.g. a shorter budget, still
-    measures the cell; it keeps its own label). The most specific cell wins (``penalty=null`` over ``""``)."""
+    cell's model parameters (the preset's and its variant's) among the run's effective ones (recorded
+    parameters over the model's defaults). A run with extra settings, e.g. a shorter budget, still
+    measures the cell and keeps its own label; the most specific cell wins (``penalty=null`` over ``""``)."""
     from advad.references import parse_variant
 
-    params = parse_variant(run.get("variant", ""))
+    params = {**_model_defaults(run["model"]), **parse_variant(run.get("variant", "")), **(run.get("params") or {})}
     conventions = run.get("conventions") or {}
     best = None
     for cell in cells:
@@ -64,11 +66,20 @@ def _cell_of(run: dict, cells: list[dict]) -> dict | None:
             continue
         if any(conventions.get(k) != v for k, v in cell["protocol_params"].items()):
             continue
-        wanted = parse_variant(cell["variant"])
-        if all(k in params and params[k] == v for k, v in wanted.items()):
-            if best is None or len(wanted) > len(parse_variant(best["variant"])):
+        if all(k in params and params[k] == v for k, v in cell["params"].items()):
+            if best is None or len(parse_variant(cell["variant"])) > len(parse_variant(best["variant"])):
                 best = cell
     return best
+
+
+@lru_cache(maxsize=None)
+def _model_defaults(model: str) -> dict:
+    from advad.models import get_model_class
+
+    try:
+        return get_model_class(model)().get_params()
+    except Exception:  # a model this advad does not have: only recorded parameters count
+        return {}
 
 
 def _available(dataset: str) -> bool:
