@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 
@@ -9,7 +10,7 @@ import pytest
 
 from advad.bench import run_bench
 from advad.cli import main
-from advad.report import scoreboard
+from advad.report import load_runs, scoreboard
 from advad.store import ResultStore
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -146,6 +147,12 @@ def test_report_takes_bench_json_files_and_drops_duplicate_runs(store, tmp_path,
     assert "2 runs from" in markdown and "(2 duplicate records of the same runs left out)" in markdown
     assert main(["report", str(bench_json), "--out", str(tmp_path / "json")]) == 0
     assert "| arc |" in (tmp_path / "json" / "report.md").read_text()
+    # older `--json` files also carry the conventions as requested: still the same runs
+    old_format = json.loads(bench_json.read_text())
+    for run in old_format["runs"]:
+        run["conventions_requested"], run["variant"] = {}, None
+    bench_json.write_text(json.dumps(old_format))
+    assert load_runs([other, bench_json])[1] == 2
     bad = tmp_path / "bad.json"
     bad.write_text("{}")
     assert main(["report", str(bad), "--out", str(tmp_path / "bad")]) != 0

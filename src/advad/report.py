@@ -294,9 +294,10 @@ HEADER = ["dataset", "task", "model", "budget", "metric", "ours: mean ± std (n)
 
 
 def _run_identity(run: dict) -> str:
-    """What makes two records the same run, whichever file they come from."""
-    fields = [run.get(k) for k in ("model", "variant", "dataset", "protocol", "task", "seed", "budget", "params")]
-    return json.dumps([*fields, run.get("conventions_requested", run.get("conventions"))], sort_keys=True, default=str)
+    """What makes two records the same run, whichever file they come from: the settings as applied (older
+    `--json` files also hold the conventions as requested, which a store's copy of the run does not)."""
+    fields = [run.get(k) for k in ("model", "dataset", "protocol", "seed", "budget", "params", "conventions")]
+    return json.dumps([*fields, run.get("variant") or "", run.get("task") or ""], sort_keys=True, default=str)
 
 
 def load_runs(sources: Sequence[str | Path]) -> tuple[list[dict], int]:
