@@ -149,7 +149,7 @@ def scoreboard(runs: list[dict]) -> list[dict]:
             members.append(run)
             in_a_table.add(id(run))
             measured.add(_cell_key(cell))
-            cell_variant[(run["model"], run.get("variant", ""), run["dataset"])] = cell["variant"]
+            cell_variant[(run["model"], run.get("variant") or "", run["dataset"])] = cell["variant"]
         sections.append({"title": table, "rows": _summary_rows(members, refs, table, cell_variant) if members else [],
                          "coverage": _coverage(cells, measured)})
     if not in_a_table:  # no run measures a paper table: no table overview
