@@ -57,8 +57,17 @@ def test_scoreboard_assigns_variants_to_their_cells():
     # ALAD's Arrhythmia benchmark default (no D_zz, l1 score) is Table II's ALAD, not Table V's full model
     alad = {"model": "alad", "dataset": "arrhythmia", "protocol": "topk", "seed": 0, "metrics": {"f1": 0.5},
             "params": {"use_dzz": False, "score": "l1"}}
-    sections = {section["title"]: section for section in scoreboard([alad])}
-    assert len(sections["alad:table2"]["rows"]) == 1 and sections["alad:table5"]["rows"] == []
+    full = {**alad, "variant": "score=fm;spectral_norm=true;use_dzz=true",
+            "params": {"use_dzz": True, "score": "fm", "spectral_norm": True}}
+    no_dzz = {**alad, "variant": "score=fm;spectral_norm=true;use_dzz=false",
+              "params": {"use_dzz": False, "score": "fm", "spectral_norm": True}}
+    sections = {section["title"]: section for section in scoreboard([alad, full, no_dzz])}
+    # Table V's ablation (no D_zz) is not also Table II's ALAD; the full model (advad's defaults) is both
+    assert {row.get("variant", "") for row in sections["alad:table2"]["rows"]} == {"", full["variant"]}
+    rows = {row["variant"]: row for row in sections["alad:table5"]["rows"]}
+    assert set(rows) == {full["variant"], no_dzz["variant"]}
+    assert rows[full["variant"]]["papers"][0][1] == pytest.approx(0.497)
+    assert rows[no_dzz["variant"]]["papers"][0][1] == pytest.approx(0.515)
 
 
 def test_report_writes_markdown_html_and_figures(store, capsys):

@@ -120,6 +120,18 @@ def test_paper_preset_expands_to_the_tables_cells():
     assert [(c.model, c.dataset) for c in only] == [("iforest", "musk")]
 
 
+def test_preset_runs_with_settings_beyond_their_variant_carry_them_in_the_label():
+    from advad.bench import setting_labels
+
+    ablation = Cell("rcgan", "thyroid", "topk", 0, "paper", {"penalty": None}, variant="penalty=null", paper="rcgan:table3")
+    assert setting_labels(ablation) == ("penalty=null", None)
+    full = Cell("alad", "arrhythmia", "topk", 0, "paper", {"spectral_norm": True, "use_dzz": True, "score": "fm"},
+                variant="", paper="alad:table5")  # the preset's params: not the benchmark default
+    assert setting_labels(full)[0] == "score=fm;spectral_norm=true;use_dzz=true"
+    shorter = Cell("iforest", "kdd99", "topk", 0, "quick", {"n_estimators": 10}, paper="alad:table2")  # --param
+    assert setting_labels(shorter)[0] == "n_estimators=10"
+
+
 @needs_data
 def test_several_presets_share_their_common_runs(tmp_path):
     messages = []

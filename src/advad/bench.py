@@ -135,12 +135,15 @@ def _label(settings: dict) -> str:
 
 def setting_labels(cell: Cell) -> tuple[str, str | None]:
     """(variant, task) of a run as summaries and the scoreboard group it. A preset's cells carry their
-    own; otherwise the user's model parameters (``--param``) are the variant and the user's protocol
+    own (unless the preset or the user sets parameters beyond the cell's variant: then all of them);
+    otherwise the user's model parameters (``--param``) are the variant and the user's protocol
     conventions (``--protocol-param``, e.g. ``p=0.01``) the task, so runs of one model with other
     settings never share a row. Per-class protocols keep their class as the task; other conventions
     of theirs join the variant."""
     if cell.paper:
-        return cell.variant, cell.task
+        from advad.references import parse_variant
+
+        return (cell.variant if cell.params == parse_variant(cell.variant) else _label(cell.params)), cell.task
     extra = dict(cell.conventions)
     task = cell.task
     if task is not None:

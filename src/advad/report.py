@@ -54,7 +54,8 @@ def _cell_of(run: dict, cells: list[dict]) -> dict | None:
     """The table cell a run measures: same model, data set, protocol, task and protocol settings, and the
     cell's model parameters (the preset's and its variant's) among the run's effective ones (recorded
     parameters over the model's defaults). A run with extra settings, e.g. a shorter budget, still
-    measures the cell and keeps its own label; the most specific cell wins (``penalty=null`` over ``""``)."""
+    measures the cell and keeps its own label; the most specific cell (most parameters away from the
+    model's defaults) wins (``penalty=null`` over ``""``)."""
     from advad.references import parse_variant
 
     params = {**_model_defaults(run["model"]), **parse_variant(run.get("variant", "")), **(run.get("params") or {})}
@@ -67,9 +68,15 @@ def _cell_of(run: dict, cells: list[dict]) -> dict | None:
         if any(conventions.get(k) != v for k, v in cell["protocol_params"].items()):
             continue
         if all(k in params and params[k] == v for k, v in cell["params"].items()):
-            if best is None or len(parse_variant(cell["variant"])) > len(parse_variant(best["variant"])):
+            if best is None or _specificity(cell) > _specificity(best):
                 best = cell
     return best
+
+
+def _specificity(cell: dict) -> int:
+    """How many of the cell's parameters differ from the model's defaults (its ablation switches)."""
+    defaults = _model_defaults(cell["model"])
+    return sum(1 for k, v in cell["params"].items() if k not in defaults or defaults[k] != v)
 
 
 @lru_cache(maxsize=None)
@@ -127,9 +134,10 @@ def scoreboard(runs: list[dict]) -> list[dict]:
     """Sections of summary rows with the papers' values: [{"title", "rows": [{...}], "coverage"}].
 
     If any run measures a paper table, one section per table (`advad.references` presets; rows from every
-    run that measures one of its cells, whichever command made it, so one run may appear in several
-    tables; no rows if none does) with the table's coverage (cells measured, cells whose data is not on
-    this machine, cells not run yet); then one section per protocol for the runs no table has a cell for."""
+    run whose most specific matching cell, over all tables, is one of the table's — whichever command
+    made it, so a default run may appear in several tables; no rows if none does) with the table's
+    coverage (cells measured, cells whose data is not on this machine, cells not run yet); then one
+    section per protocol for the runs no table has a cell for."""
     from advad.references import list_presets, preset_runs
 
     try:
@@ -139,19 +147,26 @@ def scoreboard(runs: list[dict]) -> list[dict]:
     done = [run for run in runs if "error" not in run]
     in_a_table: set[int] = set()
     sections = []
-    for table in list_presets():
-        cells = preset_runs(table)
+    table_cells = {table: preset_runs(table) for table in list_presets()}
+    matched = {table: [(run, _cell_of(run, cells)) for run in done] for table, cells in table_cells.items()}
+    # a run measures the most specific cell of any table: an ablation run (ALAD Table V without D_zz) is
+    # not also Table II's ALAD, whose cell fixes no parameter; a default run measures every default cell
+    specificity: dict[int, int] = defaultdict(lambda: -1)
+    for pairs in matched.values():
+        for run, cell in pairs:
+            if cell is not None:
+                specificity[id(run)] = max(specificity[id(run)], _specificity(cell))
+    for table, pairs in matched.items():
         members, cell_variant, measured = [], {}, set()
-        for run in done:
-            cell = _cell_of(run, cells)
-            if cell is None:
+        for run, cell in pairs:
+            if cell is None or _specificity(cell) < specificity[id(run)]:
                 continue
             members.append(run)
             in_a_table.add(id(run))
             measured.add(_cell_key(cell))
             cell_variant[(run["model"], run.get("variant") or "", run["dataset"])] = cell["variant"]
         sections.append({"title": table, "rows": _summary_rows(members, refs, table, cell_variant) if members else [],
-                         "coverage": _coverage(cells, measured)})
+                         "coverage": _coverage(table_cells[table], measured)})
     if not in_a_table:  # no run measures a paper table: no table overview
         sections = []
     by_protocol: dict[str, list[dict]] = defaultdict(list)
