@@ -50,15 +50,18 @@ def _paper_values(refs, entry: dict, paper_table: str | None, variant: str) -> l
             for r in rows.itertuples()]
 
 
-def _cell_of(run: dict, cells: list[dict]) -> dict | None:
-    """The table cell a run measures: same model, data set, protocol, task and protocol settings, and the
-    cell's model parameters (the preset's and its variant's) among the run's effective ones (recorded
-    parameters over the model's defaults). A run with extra settings, e.g. a shorter budget, still
-    measures the cell and keeps its own label; the most specific cell (most parameters away from the
-    model's defaults) wins (``penalty=null`` over ``""``)."""
+def _effective_params(run: dict) -> dict:
+    """A run's model parameters: its recorded ones (and its label's) over the model's defaults."""
     from advad.references import parse_variant
 
-    params = {**_model_defaults(run["model"]), **parse_variant(run.get("variant", "")), **(run.get("params") or {})}
+    return {**_model_defaults(run["model"]), **parse_variant(run.get("variant", "")), **(run.get("params") or {})}
+
+
+def _cell_of(run: dict, params: dict, cells: list[dict]) -> dict | None:
+    """The table cell a run measures: same model, data set, protocol, task and protocol settings, and the
+    cell's model parameters (the preset's and its variant's) among the run's effective `params`. A run
+    with extra settings, e.g. a shorter budget, still measures the cell and keeps its own label; the
+    most specific cell (most parameters away from the model's defaults) wins (``penalty=null`` over ``""``)."""
     conventions = run.get("conventions") or {}
     best = None
     for cell in cells:
@@ -103,11 +106,12 @@ def _coverage(cells: list[dict], measured: set[tuple]) -> dict:
     cells not run yet (per model and data set; per-class tables count classes)."""
     missing: dict[tuple, list[dict]] = defaultdict(list)
     unavailable: dict[tuple, list[dict]] = defaultdict(list)
+    available = {name: _available(name) for name in {cell["dataset"] for cell in cells}}
     for cell in cells:
         if _cell_key(cell) in measured:
             continue
         group = (cell["model"], cell["variant"], cell["dataset"])
-        (missing if _available(cell["dataset"]) else unavailable)[group].append(cell)
+        (missing if available[cell["dataset"]] else unavailable)[group].append(cell)
 
     def labels(groups: dict[tuple, list[dict]]) -> list[str]:
         out = []
@@ -148,7 +152,9 @@ def scoreboard(runs: list[dict]) -> list[dict]:
     in_a_table: set[int] = set()
     sections = []
     table_cells = {table: preset_runs(table) for table in list_presets()}
-    matched = {table: [(run, _cell_of(run, cells)) for run in done] for table, cells in table_cells.items()}
+    params = {id(run): _effective_params(run) for run in done}
+    matched = {table: [(run, _cell_of(run, params[id(run)], cells)) for run in done]
+               for table, cells in table_cells.items()}
     # a run measures the most specific cell of any table: an ablation run (ALAD Table V without D_zz) is
     # not also Table II's ALAD, whose cell fixes no parameter; a default run measures every default cell
     specificity: dict[int, int] = defaultdict(lambda: -1)
