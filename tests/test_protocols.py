@@ -275,6 +275,26 @@ def test_cli_fit_score_round_trip(tmp_path, capsys):
     frame.assign(kind="z").to_csv(tmp_path / "bad.csv", index=False)
     assert main(["score", "--model-file", str(tmp_path / "m.advad"), "--data", str(tmp_path / "bad.csv")]) == 1
     assert "categories not seen at fit" in capsys.readouterr().err
+    assert main(["score", "--model-file", str(tmp_path / "m.advad"), "--data", str(tmp_path / "train.csv"),
+                 "--score-dtype", "bfloat16"]) == 1
+    assert "holds a model of class IForest, which has no networks" in capsys.readouterr().err
+
+
+def test_cli_scores_a_torch_model_in_bfloat16(tmp_path, capsys):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    pd.DataFrame(rng.normal(size=(300, 4)), columns=list("abcd")).to_csv(tmp_path / "train.csv", index=False)
+    assert main(["fit", "--model", "ae", "--data", str(tmp_path / "train.csv"), "--param", "epochs=2",
+                 "--param", "random_state=0", "--param", "device=cpu", "--no-progress",
+                 "--out", str(tmp_path / "m.advad")]) == 0
+    scores = {}
+    for dtype in ("float32", "bfloat16"):
+        assert main(["score", "--model-file", str(tmp_path / "m.advad"), "--data", str(tmp_path / "train.csv"),
+                     "--score-dtype", dtype, "--out", str(tmp_path / f"{dtype}.csv")]) == 0
+        scores[dtype] = pd.read_csv(tmp_path / f"{dtype}.csv")["score"].to_numpy()
+    assert not np.array_equal(scores["float32"], scores["bfloat16"])
+    np.testing.assert_allclose(scores["bfloat16"], scores["float32"], rtol=0.05)
 
 
 @pytest.mark.data

@@ -8,6 +8,7 @@ without editing this file. `docs/reliability.md` tabulates what is tried here an
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
+from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 import advad
@@ -105,9 +107,9 @@ def test_same_seed_same_scores(name, fitted, easy):
 @pytest.mark.parametrize("name", MODELS)
 def test_clone_gives_same_parameters_unfitted(name, fitted):
     det = fitted[name]
-    copy = clone(det)
-    assert type(copy) is type(det) and copy.get_params() == det.get_params()
-    assert not hasattr(copy, "threshold_")
+    cloned = clone(det)
+    assert type(cloned) is type(det) and cloned.get_params() == det.get_params()
+    assert not hasattr(cloned, "threshold_")
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -144,6 +146,36 @@ def test_one_row_scores_like_in_a_batch(name, fitted, easy):
     batch = det.decision_function(X_test)
     np.testing.assert_allclose([det.decision_function(X_test[i:i + 1])[0] for i in (0, 129)], batch[[0, 129]],
                                rtol=1e-2, atol=1e-6)
+
+
+TORCH_MODELS = [m for m in MODELS if issubclass(get_model_class(m), TorchDetector)]
+BFLOAT16_MODELS = [m for m in TORCH_MODELS if get_model_class(m).param_rules["score_dtype"]("bfloat16") is None]
+
+
+@pytest.mark.parametrize("name", BFLOAT16_MODELS)
+def test_bfloat16_scoring_ranks_like_float32_and_leaves_the_model_intact(name, fitted, easy, tmp_path):
+    _, X_test, y_test = easy
+    det = copy.deepcopy(fitted[name])
+    full = det.decision_function(X_test)
+    det.set_params(score_dtype="bfloat16")
+    low = det.decision_function(X_test)
+    assert low.dtype == np.float64 and np.isfinite(low).all() and not np.array_equal(low, full)
+    assert spearmanr(low, full).statistic > 0.99, name
+    assert roc_auc_score(y_test, low) > MIN_AUROC
+    np.testing.assert_array_equal(det.decision_function(X_test), low)  # the cached copies give the same
+    det.save(tmp_path / "m.advad")
+    np.testing.assert_array_equal(advad.load(tmp_path / "m.advad").decision_function(X_test), low)
+    det.set_params(score_dtype="float32")  # the float32 networks were not touched
+    np.testing.assert_array_equal(det.decision_function(X_test), full)
+
+
+@pytest.mark.parametrize("name", sorted(set(TORCH_MODELS) - set(BFLOAT16_MODELS)))
+def test_float32_only_scorers_refuse_bfloat16(name, fitted, easy):
+    det = copy.deepcopy(fitted[name]).set_params(score_dtype="bfloat16")
+    with pytest.raises(InputError, match="score_dtype must be one of 'float32'; got 'bfloat16'"):
+        det.decision_function(easy[1])
+    with pytest.raises(InputError, match="score_dtype"):
+        det.fit(easy[0])
 
 
 IMAGE_MODELS = [m for m in MODELS if get_model_class(m).accepts_images]
@@ -565,7 +597,6 @@ def test_detectors_roll_back_on_request(name, easy, monkeypatch):
 
 
 # ============================================================================ 5. crashes
-TORCH_MODELS = [m for m in MODELS if issubclass(get_model_class(m), TorchDetector)]
 CRASH_EPOCHS = 3
 # Every torch model is killed inside its second epoch; one is also killed while its second checkpoint
 # is being written (temporary file complete, not yet renamed): the engine's write path is shared.

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import json
 import math
@@ -55,6 +56,7 @@ from advad.serialization import atomic_write_bytes
 __all__ = [
     "TrainingDiverged", "CheckpointError", "UpdateStep", "Selector", "Checkpoint", "Trainer",
     "resolve_device", "configure_threads", "threads", "seeded", "batched_inference", "eval_mode", "data_fingerprint",
+    "low_precision_copy",
 ]
 
 CHECKPOINT_FORMAT = 1
@@ -153,6 +155,44 @@ def batched_inference(fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray,
     if out is None:
         return np.empty(0, dtype=np.float64)
     return out
+
+
+def _cast_floats(value: Any, dtype: torch.dtype) -> Any:
+    """`value` with every floating-point tensor in it (also inside tuples, lists, dicts) cast to `dtype`."""
+    if isinstance(value, torch.Tensor):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_cast_floats(v, dtype) for v in value)
+    if isinstance(value, dict):
+        return {k: _cast_floats(v, dtype) for k, v in value.items()}
+    return value
+
+
+def _cast_inputs(_module: nn.Module, args: tuple, kwargs: dict, *, dtype: torch.dtype) -> tuple[tuple, dict]:
+    return _cast_floats(args, dtype), _cast_floats(kwargs, dtype)
+
+
+def _outputs_to_float32(_module: nn.Module, _args: tuple, output: Any) -> Any:
+    return _cast_floats(output, torch.float32)
+
+
+def low_precision_copy(net: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """An eval-mode copy of `net` that computes in `dtype` (bfloat16 scoring) but takes and returns float32:
+    floating inputs are cast on the way in and floating outputs back to float32, so a method's score
+    arithmetic on the outputs stays in float32. Parametrized weights (spectral norm) are evaluated once,
+    in float32, and frozen into the copy; `net` itself is not changed."""
+    net = copy.deepcopy(net).eval()
+    with torch.no_grad():
+        for module in [m for m in net.modules() if parametrize.is_parametrized(m)]:
+            for name, chain in module.parametrizations.items():
+                value = getattr(module, name)
+                for i in range(len(chain)):
+                    chain[i] = nn.Identity()  # (removing the parametrization would alter `net`'s class too)
+                chain.original.copy_(value)
+    net.to(dtype)
+    net.register_forward_pre_hook(functools.partial(_cast_inputs, dtype=dtype), with_kwargs=True)
+    net.register_forward_hook(_outputs_to_float32)
+    return net
 
 
 def data_fingerprint(X: np.ndarray | torch.Tensor) -> str:

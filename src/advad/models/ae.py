@@ -42,7 +42,8 @@ class AutoEncoder(TorchDetector):
                  batch_size: int = 64, learning_rate: float = 1e-3, weight_decay: float = 1e-5,
                  preprocessing: str = "auto", max_train_samples: int | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
-                 checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096):
+                 checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
+                 score_dtype: str = "float32"):
         self.contamination = contamination
         self.hidden = hidden
         self.latent_dim = latent_dim
@@ -60,6 +61,7 @@ class AutoEncoder(TorchDetector):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
+        self.score_dtype = score_dtype
 
     def _check_params(self) -> None:
         super()._check_params()

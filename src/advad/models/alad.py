@@ -85,6 +85,10 @@ class ALAD(TorchDetector):
     checkpoint_dir, checkpoint_every : write a checkpoint every N epochs; ``fit(X, resume=True)``
         continues from it after a crash to the same result as an uninterrupted run.
     score_batch_size : rows per scoring chunk (memory is flat in the number of rows).
+    score_dtype : ``"float32"`` (default) or ``"bfloat16"``: the precision of the networks in
+        `decision_function`, `score_all`, `encode`, `reconstruct` (training is always float32). bfloat16
+        scores ALAD's KDD99 rows ~1.5× faster on a CPU with AMX (rank correlation ≈ 0.9998 with the
+        float32 scores); on CPUs without bfloat16 units it can be slower. See docs/performance.md.
     """
 
     _score_override: ClassVar[str | None] = None  # set for one `decision_function(X, score=...)` call
@@ -101,7 +105,8 @@ class ALAD(TorchDetector):
                  selection_samples: int = 10_000, score: str = "fm", preprocessing: str = "auto",
                  max_train_samples: int | None = None, init: str | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
-                 checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096):
+                 checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
+                 score_dtype: str = "float32"):
         self.contamination = contamination
         self.architecture = architecture
         self.latent_dim = latent_dim
@@ -125,6 +130,7 @@ class ALAD(TorchDetector):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
+        self.score_dtype = score_dtype
 
     # ------------------------------------------------------------------ parameters
     @classmethod

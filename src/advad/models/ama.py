@@ -100,7 +100,7 @@ class AMA(MirroredDetector):
                  selection_samples: int = 10_000, preprocessing: str = "auto", max_train_samples: int | None = None,
                  init: str = "xavier", random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
-                 score_batch_size: int = 4096):
+                 score_batch_size: int = 4096, score_dtype: str = "float32"):
         self.contamination = contamination
         self.architecture = architecture
         self.latent_dim = latent_dim
@@ -134,6 +134,7 @@ class AMA(MirroredDetector):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
+        self.score_dtype = score_dtype
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
@@ -166,11 +167,10 @@ class AMA(MirroredDetector):
         # Eq. 6: Gaussian of the training R-scores (maximum likelihood, as scipy.stats.norm.fit)
         rng = np.random.default_rng(self.random_state)
         rows = X if len(X) <= 20_000 else X[np.sort(rng.choice(len(X), size=20_000, replace=False))]
-        r = self._r_scores(rows)
+        r = self._r_scores(rows, self.inference_networks_)  # float32, whatever `score_dtype` is
         self.r_mean_, self.r_std_ = float(r.mean()), float(max(r.std(), 1e-12))
 
-    def _r_scores(self, X: np.ndarray) -> np.ndarray:
-        nets = self.inference_networks_
+    def _r_scores(self, X: np.ndarray, nets: dict[str, nn.Module]) -> np.ndarray:
         return batched_inference(lambda xb: self._r_score(nets, xb), self._transform_lazy(X), device=self.device_,
                                  batch_size=int(self.score_batch_size), modules=list(nets.values()))
 
@@ -316,7 +316,7 @@ class AMA(MirroredDetector):
     def score_all(self, X: Any) -> dict[str, np.ndarray]:
         """``{"r": R-score (Eq. 5), "a": A-score density (Eq. 6, lower = anomalous), "neg_log_a": −log A}``."""
         self._check_fitted()
-        r = self._r_scores(self._validate(X, fitting=False))
+        r = self._r_scores(self._validate(X, fitting=False), self._scoring_networks())
         nll = self._neg_log_density(r)
         return {"r": r, "a": np.exp(-nll), "neg_log_a": nll}
 

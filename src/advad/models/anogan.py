@@ -75,13 +75,14 @@ class AnoGAN(TorchDetector):
     lam : λ of the score (0.1).
     search_steps, search_lr : Γ Adam steps of the latent search (500) and their learning rate.
     score_batch_size : rows searched together (memory grows with it; the result does not).
+    score_dtype : ``"float32"`` only: the score searches the latent space with float32 gradients.
     Others as every torch detector (see `advad.models.alad.ALAD`).
     """
 
     param_rules = {**TorchDetector.param_rules, "architecture": one_of(*ARCHITECTURES), "latent_dim": positive_int(),
                    "epochs": positive_int(), "batch_size": positive_int(), "lam": number_in(0, 1),
                    "search_steps": positive_int(optional=False, minimum=0),
-                   "ema_decay": number_in(0, 1, high_open=True, optional=True)}
+                   "ema_decay": number_in(0, 1, high_open=True, optional=True), "score_dtype": one_of("float32")}
 
     def __init__(self, contamination: float = 0.1, architecture: str = "auto", latent_dim: int | None = None,
                  epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
@@ -89,7 +90,7 @@ class AnoGAN(TorchDetector):
                  search_steps: int = 500, search_lr: float = 0.01, preprocessing: str = "auto",
                  max_train_samples: int | None = None, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
-                 score_batch_size: int = 1024):
+                 score_batch_size: int = 1024, score_dtype: str = "float32"):
         self.contamination = contamination
         self.architecture = architecture
         self.latent_dim = latent_dim
@@ -110,6 +111,7 @@ class AnoGAN(TorchDetector):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
+        self.score_dtype = score_dtype
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:
@@ -222,7 +224,7 @@ class AnoGAN(TorchDetector):
             return loss_per_row(z)
 
     def _score(self, X: np.ndarray) -> np.ndarray:
-        nets = self.inference_networks_
+        nets = self._scoring_networks()  # float32: `score_dtype` allows nothing else here
         G, D = nets["G"], nets["D"]
         k = self.config_["latent_dim"]
         out = np.empty(len(X))

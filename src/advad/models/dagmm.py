@@ -113,7 +113,8 @@ class DAGMM(TorchDetector):
                  cov_eps: float = 1e-6, epochs: int | None = None, batch_size: int = 1024,
                  learning_rate: float = 1e-4, preprocessing: str = "minmax", max_train_samples: int | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
-                 checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096):
+                 checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
+                 score_dtype: str = "float32"):
         self.contamination = contamination
         self.architecture = architecture
         self.hidden = hidden
@@ -135,6 +136,7 @@ class DAGMM(TorchDetector):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
+        self.score_dtype = score_dtype
 
     def _check_params(self) -> None:
         super()._check_params()

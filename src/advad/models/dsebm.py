@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from advad.base import number_in, positive_int
+from advad.base import number_in, one_of, positive_int
 from advad.data import list_datasets
 from advad.engine import UpdateStep, eval_mode
 from advad.models._torch import TorchDetector
@@ -71,13 +71,15 @@ class _DSEBM(TorchDetector):
     accepts_images = False
     score_kind: ClassVar[str] = "energy"
     param_rules = {**TorchDetector.param_rules, "epochs": positive_int(optional=False),
-                   "batch_size": positive_int(optional=False), "noise_std": number_in(0, float("inf"), low_open=True)}
+                   "batch_size": positive_int(optional=False), "noise_std": number_in(0, float("inf"), low_open=True),
+                   "score_dtype": one_of("float32")}  # the scores need float32 gradients ∇_x E
 
     def __init__(self, contamination: float = 0.1, hidden: tuple[int, ...] | list[int] = (128, 512),
                  noise_std: float = 1.0, epochs: int = 100, batch_size: int = 100, learning_rate: float = 1e-4,
                  preprocessing: str = "auto", max_train_samples: int | None = None, random_state: int | None = None,
                  device: str = "auto", verbose: bool | str = False, checkpoint_dir: str | None = None,
-                 checkpoint_every: int = 1, score_batch_size: int = 4096):
+                 checkpoint_every: int = 1, score_batch_size: int = 4096,
+                 score_dtype: str = "float32"):
         self.contamination = contamination
         self.hidden = hidden
         self.noise_std = noise_std
@@ -92,6 +94,7 @@ class _DSEBM(TorchDetector):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
+        self.score_dtype = score_dtype
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:
@@ -136,7 +139,7 @@ class _DSEBM(TorchDetector):
 
     # ------------------------------------------------------------------ scoring (needs ∇_x E)
     def _both_scores(self, X: np.ndarray) -> np.ndarray:
-        ebm = self.inference_networks_["ebm"]
+        ebm = self._scoring_networks()["ebm"]  # float32: `score_dtype` allows nothing else here
         out = np.empty((len(X), 2))
         bs = int(self.score_batch_size)
         with eval_mode(ebm), torch.inference_mode(False), torch.enable_grad():

@@ -77,7 +77,8 @@ class FenceGAN(TorchDetector):
                  lr_g: float | None = None, beta1: float = 0.5, pretrain_epochs: int = 15,
                  preprocessing: str = "auto", max_train_samples: int | None = None, random_state: int | None = None,
                  device: str = "auto", verbose: bool | str = False, checkpoint_dir: str | None = None,
-                 checkpoint_every: int = 1, score_batch_size: int = 4096):
+                 checkpoint_every: int = 1, score_batch_size: int = 4096,
+                 score_dtype: str = "float32"):
         self.contamination = contamination
         self.architecture = architecture
         self.alpha = alpha
@@ -98,6 +99,7 @@ class FenceGAN(TorchDetector):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
+        self.score_dtype = score_dtype
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:

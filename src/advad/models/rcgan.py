@@ -92,7 +92,7 @@ class RCGAN(ALAD):
         ``spectral_norm=False`` is the default here (ALAD's reference code also leaves it off for
         tabular networks).
     max_train_samples, random_state, device, verbose, checkpoint_dir, checkpoint_every,
-    score_batch_size : as in every advad PyTorch detector.
+    score_batch_size, score_dtype : as in every advad PyTorch detector.
     """
 
     score_names = SCORES  # `score_all` (inherited from ALAD) returns these
@@ -116,7 +116,8 @@ class RCGAN(ALAD):
                  selection: str = "last", selection_samples: int = 10_000, preprocessing: str = "auto",
                  max_train_samples: int | None = None, init: str | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
-                 checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096):
+                 checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
+                 score_dtype: str = "float32"):
         self.contamination = contamination
         self.penalty = penalty
         self.penalty_weight = penalty_weight
@@ -142,6 +143,7 @@ class RCGAN(ALAD):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
+        self.score_dtype = score_dtype
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:

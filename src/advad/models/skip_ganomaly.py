@@ -117,7 +117,7 @@ class SkipGANomaly(TorchDetector):
                  w_lat: float = 1.0, lam: float = 0.9, preprocessing: str = "auto",
                  max_train_samples: int | None = None, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
-                 score_batch_size: int = 4096):
+                 score_batch_size: int = 4096, score_dtype: str = "float32"):
         self.contamination = contamination
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -137,6 +137,7 @@ class SkipGANomaly(TorchDetector):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
+        self.score_dtype = score_dtype
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:
