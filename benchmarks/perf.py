@@ -20,7 +20,7 @@ same for every run of that model. Then:
 (c) scoring rows/s of ``decision_function`` (the model's default ``score_batch_size``) on up to
     200 000 rows (20 000 images; fewer for slow scorers: about ``--score-seconds`` a call), and the
     peak RSS of the first call (VmHWM, reset through /proc/self/clear_refs); for the models that allow
-    it, the same fitted model again with ``score_dtype="bfloat16"``;
+    it, the same fitted model again with ``score_dtype="bfloat16"``, then also ``score_compile=True``;
 (d) PyOD's ALAD, AnoGAN and DeepSVDD (when installed) on the same KDD99-shaped rows with layer widths
     and batch sizes matched to ours: training samples/s (the training loop only, not the scoring of
     the training rows that PyOD's ``fit`` ends with) and scoring rows/s.
@@ -319,11 +319,16 @@ def bench_model(name: str, kind: str, X: np.ndarray, make_rows, args, pyod: bool
     row["scoring"] = measure_scoring(det.decision_function, make_rows, max_rows, args.score_seconds,
                                      args.probe_rows, repeats)
     row["scoring"]["score_batch_size"] = int(det.score_batch_size)
-    if det.param_rules["score_dtype"]("bfloat16") is None:  # the same fitted model scoring in bfloat16
-        det.set_params(score_dtype="bfloat16")
-        row["scoring_bfloat16"] = measure_scoring(det.decision_function, make_rows, max_rows, args.score_seconds,
-                                                  args.probe_rows, repeats)
-        det.set_params(score_dtype="float32")
+    if det.param_rules["score_dtype"]("bfloat16") is None:  # the same fitted model in bfloat16, then compiled
+        for key, compiled in (("scoring_bfloat16", False), ("scoring_bfloat16_compiled", True)):
+            det.set_params(score_dtype="bfloat16", score_compile=compiled)
+            t0 = time.perf_counter()
+            det.decision_function(make_rows(8))  # builds the bfloat16 copies (and compiles)
+            first = time.perf_counter() - t0
+            row[key] = measure_scoring(det.decision_function, make_rows, max_rows, args.score_seconds,
+                                       args.probe_rows, repeats)
+            row[key]["first_call_seconds"] = round(first, 2)
+        det.set_params(score_dtype="float32", score_compile=False)
     if pyod_name:
         scorer = pyod_scorer(pyod_name, X, bs, latent)
         row["pyod"] = {"model": f"pyod.{pyod_name}", "train": medians(pyod_train),
@@ -332,8 +337,9 @@ def bench_model(name: str, kind: str, X: np.ndarray, make_rows, args, pyod: bool
                                                   args.probe_rows, repeats)}
         row["ours_over_pyod"] = {"train": paired_ratios(ours, pyod_train),
                                  "scoring": ratios(row["scoring"], row["pyod"]["scoring"])}
-        if "scoring_bfloat16" in row:
-            row["ours_over_pyod"]["scoring_bfloat16"] = ratios(row["scoring_bfloat16"], row["pyod"]["scoring"])
+        for key in ("scoring_bfloat16", "scoring_bfloat16_compiled"):
+            if key in row:
+                row["ours_over_pyod"][key] = ratios(row[key], row["pyod"]["scoring"])
     row["wall_seconds"] = round(time.perf_counter() - t_start, 1)
     return row
 
@@ -354,7 +360,7 @@ def fmt(v: float | None, spec: str = ",.0f") -> str:
 def print_table(rows: list[dict]) -> None:
     head = (f"{'model':<14}{'data':<6}{'bs':>5}{'ours/s':>9}{'min/s':>9}{'o/min':>7}{'(wall)':>7}{'score/s':>10}"
             f"{'peak MB':>8}{'+MB':>6}{'PyOD/s':>8}{'o/PyOD':>7}{'PyOD sc/s':>10}{'o/PyOD':>7}{'bf16 sc/s':>10}"
-            f"{'o/PyOD':>7}")
+            f"{'o/PyOD':>7}{'+compile':>10}{'o/PyOD':>7}")
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -369,9 +375,11 @@ def print_table(rows: list[dict]) -> None:
               f"{fmt(sc['peak_increase_mb']):>6}{fmt(p and p['train']['cpu']):>8}"
               f"{fmt(o and o['train']['cpu'], '.1f'):>7}{fmt(p and p['scoring']['cpu']):>10}"
               f"{fmt(o and o['scoring']['cpu'], '.1f'):>7}{fmt(r.get('scoring_bfloat16', {}).get('cpu')):>10}"
-              f"{fmt(o and o.get('scoring_bfloat16', {}).get('cpu'), '.1f'):>7}")
+              f"{fmt(o and o.get('scoring_bfloat16', {}).get('cpu'), '.1f'):>7}"
+              f"{fmt(r.get('scoring_bfloat16_compiled', {}).get('cpu')):>10}"
+              f"{fmt(o and o.get('scoring_bfloat16_compiled', {}).get('cpu'), '.1f'):>7}")
     print("Rates per CPU second of this process, medians of interleaved repeats; o/min: median of the back-to-back "
-          "pairs' ratios, (wall): the same per wall second. bf16 sc/s: the same fitted model with score_dtype='bfloat16'. samples/s = iterations × batch / s, an iteration = every update step once; PyOD's ALAD "
+          "pairs' ratios, (wall): the same per wall second. bf16 sc/s: the same fitted model with score_dtype='bfloat16', +compile: and score_compile=True. samples/s = iterations × batch / s, an iteration = every update step once; PyOD's ALAD "
           "'epoch' is one such iteration. peak MB: VmHWM in the first scoring call, +MB: over the RSS before it.")
 
 

@@ -56,7 +56,7 @@ from advad.serialization import atomic_write_bytes
 __all__ = [
     "TrainingDiverged", "CheckpointError", "UpdateStep", "Selector", "Checkpoint", "Trainer",
     "resolve_device", "configure_threads", "threads", "seeded", "batched_inference", "eval_mode", "data_fingerprint",
-    "low_precision_copy",
+    "frozen_copy",
 ]
 
 CHECKPOINT_FORMAT = 1
@@ -139,16 +139,21 @@ def eval_mode(*modules: nn.Module) -> Iterator[None]:
 
 
 def batched_inference(fn: Callable[[torch.Tensor], torch.Tensor], X: np.ndarray, *, device: torch.device,
-                      batch_size: int = 4096, modules: Sequence[nn.Module] = ()) -> np.ndarray:
+                      batch_size: int = 4096, modules: Sequence[nn.Module] = (), pad: bool = False) -> np.ndarray:
     """Apply `fn` to `X` chunk by chunk under ``eval()`` and ``inference_mode`` and return a float64
     NumPy array of the per-row outputs. Only one chunk lives on the device at a time, so memory does
-    not grow with the number of rows; a row's output does not depend on the other rows of its chunk."""
+    not grow with the number of rows; a row's output does not depend on the other rows of its chunk.
+    `pad` fills a short chunk up to `batch_size` rows with zeros (outputs dropped), so that a compiled
+    `fn` always sees the one shape it was compiled for."""
     n = len(X)
     out: np.ndarray | None = None
     with eval_mode(*modules), torch.inference_mode(), parametrize.cached():  # spectral norms once per call
         for start in range(0, n, batch_size):
             chunk = torch.from_numpy(np.ascontiguousarray(X[start:start + batch_size])).to(device, torch.float32)
-            res = fn(chunk).detach().to("cpu", torch.float64).numpy()
+            rows = len(chunk)
+            if pad and rows < batch_size:
+                chunk = torch.cat([chunk, chunk.new_zeros((batch_size - rows, *chunk.shape[1:]))])
+            res = fn(chunk)[:rows].detach().to("cpu", torch.float64).numpy()
             if out is None:
                 out = np.empty((n, *res.shape[1:]), dtype=np.float64)
             out[start:start + len(res)] = res
@@ -176,19 +181,22 @@ def _outputs_to_float32(_module: nn.Module, _args: tuple, output: Any) -> Any:
     return _cast_floats(output, torch.float32)
 
 
-def low_precision_copy(net: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """An eval-mode copy of `net` that computes in `dtype` (bfloat16 scoring) but takes and returns float32:
-    floating inputs are cast on the way in and floating outputs back to float32, so a method's score
-    arithmetic on the outputs stays in float32. Parametrized weights (spectral norm) are evaluated once,
-    in float32, and frozen into the copy; `net` itself is not changed."""
+def frozen_copy(net: nn.Module, dtype: torch.dtype = torch.float32) -> nn.Module:
+    """An eval-mode copy of `net` for scoring: parametrized weights (spectral norm) evaluated once, in
+    float32, and frozen in as plain weights (nothing left for `torch.compile` to guard on), computing in
+    `dtype` (bfloat16 scoring) but taking and returning float32 — floating inputs are cast on the way in
+    and floating outputs back, so a method's score arithmetic on the outputs stays in float32. `net`
+    itself is not changed."""
     net = copy.deepcopy(net).eval()
     with torch.no_grad():
         for module in [m for m in net.modules() if parametrize.is_parametrized(m)]:
-            for name, chain in module.parametrizations.items():
-                value = getattr(module, name)
-                for i in range(len(chain)):
-                    chain[i] = nn.Identity()  # (removing the parametrization would alter `net`'s class too)
-                chain.original.copy_(value)
+            values = {name: getattr(module, name).detach().clone() for name in module.parametrizations}
+            # what parametrize.remove_parametrizations does, except deleting the property from the
+            # parametrized class, which the copy shares with `net`
+            module.__class__ = module.__class__.__bases__[0]
+            del module._modules["parametrizations"]
+            for name, value in values.items():
+                module.register_parameter(name, nn.Parameter(value, requires_grad=False))
     net.to(dtype)
     net.register_forward_pre_hook(functools.partial(_cast_inputs, dtype=dtype), with_kwargs=True)
     net.register_forward_hook(_outputs_to_float32)

@@ -29,7 +29,7 @@ from torch import nn
 
 from advad.base import BaseDetector, InputError, one_of
 from advad.engine import (Checkpoint, Selector, Trainer, UpdateStep, batched_inference,
-                          data_fingerprint, low_precision_copy, resolve_device, seeded, threads)
+                          data_fingerprint, frozen_copy, resolve_device, seeded, threads)
 
 PREPROCESSING = ("auto", "none", "standard", "minmax", "image")
 # Scoring on CPU in chunks of at most this many input values (KDD99: ~1 000 rows, 28×28 images: ~170)
@@ -45,11 +45,19 @@ SCORE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 class TorchDetector(BaseDetector):
     """Base of the PyTorch detectors. Subclasses must accept (at least) these keyword parameters:
     ``contamination, random_state, device, verbose, preprocessing, max_train_samples, checkpoint_dir,
-    checkpoint_every, score_batch_size, score_dtype``."""
+    checkpoint_every, score_batch_size, score_dtype, score_compile``."""
 
     # parameters that do not change the fitted result (left out of the checkpoint fingerprint)
-    _RUNTIME_PARAMS = ("verbose", "checkpoint_dir", "checkpoint_every", "score_batch_size", "score_dtype", "device")
-    param_rules = {**BaseDetector.param_rules, "score_dtype": one_of(*SCORE_DTYPES)}
+    _RUNTIME_PARAMS = ("verbose", "checkpoint_dir", "checkpoint_every", "score_batch_size", "score_dtype",
+                       "score_compile", "device")
+    param_rules = {**BaseDetector.param_rules, "score_dtype": one_of(*SCORE_DTYPES),
+                   "score_compile": one_of(False, True)}
+    # made on first use from the fitted networks; never saved, pickled or copied
+    _SCORING_CACHES = ("_frozen_networks", "_compiled_score")
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        return {k: v for k, v in state.items() if k not in self._SCORING_CACHES}
 
     # ------------------------------------------------------------------ hooks
     def _network_config(self, X: np.ndarray) -> dict:
@@ -199,24 +207,45 @@ class TorchDetector(BaseDetector):
 
     def _scoring_networks(self) -> dict[str, nn.Module]:
         """The networks scores are computed with: the inference networks, or with ``score_dtype="bfloat16"``
-        their bfloat16 copies (float32 in and out, made once per fitted or loaded model)."""
-        problem = self.param_rules["score_dtype"](self.score_dtype)
-        if problem:
-            raise InputError(f"score_dtype {problem}; got {self.score_dtype!r}")
+        or ``score_compile=True`` their frozen copies in ``score_dtype`` (float32 in and out, spectral
+        norms baked in; made once per fitted or loaded model)."""
+        for name in ("score_dtype", "score_compile"):  # runtime parameters: may change after fit
+            problem = self.param_rules[name](getattr(self, name))
+            if problem:
+                raise InputError(f"{name} {problem}; got {getattr(self, name)!r}")
         nets = self.inference_networks_
-        if self.score_dtype == "float32":
+        if self.score_dtype == "float32" and not self.score_compile:
             return nets
-        cached = self.__dict__.get("_low_precision_networks")
+        cached = self.__dict__.get("_frozen_networks")
         if cached is None or cached[0] is not nets or cached[1] != self.score_dtype:
             dtype = SCORE_DTYPES[self.score_dtype]
-            self._low_precision_networks = (nets, self.score_dtype,
-                                            {k: low_precision_copy(v, dtype) for k, v in nets.items()})
-        return self._low_precision_networks[2]
+            self._frozen_networks = (nets, self.score_dtype, {k: frozen_copy(v, dtype) for k, v in nets.items()})
+        return self._frozen_networks[2]
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         nets = self._scoring_networks()
-        return batched_inference(lambda xb: self._score_tensor(nets, xb), self._transform_lazy(X),
-                                 device=self.device_, batch_size=self._chunk_rows(), modules=list(nets.values()))
+        fn = self._compiled(nets) if self.score_compile else (lambda xb: self._score_tensor(nets, xb))
+        return batched_inference(fn, self._transform_lazy(X), device=self.device_, batch_size=self._chunk_rows(),
+                                 modules=list(nets.values()), pad=self.score_compile)
+
+    def _compiled(self, nets: dict[str, nn.Module]):
+        """``_score_tensor`` on `nets` through `torch.compile` (``score_compile=True``): compiled at the first
+        call for one chunk shape (`batched_inference` pads the last chunk) and kept until the networks change."""
+        cached = self.__dict__.get("_compiled_score")
+        if cached is None or cached[0] is not nets:
+            compiled = torch.compile(lambda xb: self._score_tensor(nets, xb), dynamic=False)
+
+            def first_call(xb: torch.Tensor) -> torch.Tensor:
+                try:
+                    out = compiled(xb)
+                except Exception as err:  # a missing C++ compiler, an unsupported operation...
+                    raise RuntimeError(f"score_compile=True: torch.compile could not compile {type(self).__name__}'s "
+                                       f"score here ({type(err).__name__}); set score_compile=False") from err
+                self._compiled_score = (nets, compiled)
+                return out
+
+            self._compiled_score = (nets, first_call)
+        return self._compiled_score[1]
 
     def _transform_lazy(self, X: np.ndarray) -> "_Lazy":
         return _Lazy(X, self._transform)

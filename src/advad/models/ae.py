@@ -43,7 +43,8 @@ class AutoEncoder(TorchDetector):
                  preprocessing: str = "auto", max_train_samples: int | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
-                 score_dtype: str = "float32"):
+                 score_dtype: str = "float32",
+                 score_compile: bool = False):
         self.contamination = contamination
         self.hidden = hidden
         self.latent_dim = latent_dim
@@ -62,6 +63,7 @@ class AutoEncoder(TorchDetector):
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
+        self.score_compile = score_compile
 
     def _check_params(self) -> None:
         super()._check_params()

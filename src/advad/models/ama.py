@@ -100,7 +100,8 @@ class AMA(MirroredDetector):
                  selection_samples: int = 10_000, preprocessing: str = "auto", max_train_samples: int | None = None,
                  init: str = "xavier", random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
-                 score_batch_size: int = 4096, score_dtype: str = "float32"):
+                 score_batch_size: int = 4096, score_dtype: str = "float32",
+                 score_compile: bool = False):
         self.contamination = contamination
         self.architecture = architecture
         self.latent_dim = latent_dim
@@ -135,6 +136,7 @@ class AMA(MirroredDetector):
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
+        self.score_compile = score_compile
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:

@@ -75,14 +75,16 @@ class AnoGAN(TorchDetector):
     lam : λ of the score (0.1).
     search_steps, search_lr : Γ Adam steps of the latent search (500) and their learning rate.
     score_batch_size : rows searched together (memory grows with it; the result does not).
-    score_dtype : ``"float32"`` only: the score searches the latent space with float32 gradients.
+    score_dtype, score_compile : ``"float32"`` and ``False`` only: the score searches the latent space with
+        float32 gradients.
     Others as every torch detector (see `advad.models.alad.ALAD`).
     """
 
     param_rules = {**TorchDetector.param_rules, "architecture": one_of(*ARCHITECTURES), "latent_dim": positive_int(),
                    "epochs": positive_int(), "batch_size": positive_int(), "lam": number_in(0, 1),
                    "search_steps": positive_int(optional=False, minimum=0),
-                   "ema_decay": number_in(0, 1, high_open=True, optional=True), "score_dtype": one_of("float32")}
+                   "ema_decay": number_in(0, 1, high_open=True, optional=True), "score_dtype": one_of("float32"),
+                   "score_compile": one_of(False)}
 
     def __init__(self, contamination: float = 0.1, architecture: str = "auto", latent_dim: int | None = None,
                  epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
@@ -90,7 +92,8 @@ class AnoGAN(TorchDetector):
                  search_steps: int = 500, search_lr: float = 0.01, preprocessing: str = "auto",
                  max_train_samples: int | None = None, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
-                 score_batch_size: int = 1024, score_dtype: str = "float32"):
+                 score_batch_size: int = 1024, score_dtype: str = "float32",
+                 score_compile: bool = False):
         self.contamination = contamination
         self.architecture = architecture
         self.latent_dim = latent_dim
@@ -112,6 +115,7 @@ class AnoGAN(TorchDetector):
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
+        self.score_compile = score_compile
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:

@@ -253,7 +253,7 @@ class ARN(TorchDetector):
     n_threads : CPU threads for training (1: these small MLPs train fastest on one thread of a shared
         machine; ``None``: every CPU, or $OMP_NUM_THREADS).
     max_train_samples, random_state, device, verbose, checkpoint_dir, checkpoint_every,
-    score_batch_size, score_dtype : as every torch detector (see `advad.models.alad.ALAD`).
+    score_batch_size, score_dtype, score_compile : as every torch detector (see `advad.models.alad.ALAD`).
     """
 
     supports_y: ClassVar[bool] = True
@@ -279,7 +279,8 @@ class ARN(TorchDetector):
                  preprocessing: str = "minmax", init: str = "xavier", max_train_samples: int | None = None,
                  ema_decay: float | None = None, n_threads: int | None = 1, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
-                 score_batch_size: int = 4096, score_dtype: str = "float32"):
+                 score_batch_size: int = 4096, score_dtype: str = "float32",
+                 score_compile: bool = False):
         self.contamination = contamination
         self.variant = variant
         self.categorical_groups = categorical_groups
@@ -320,6 +321,7 @@ class ARN(TorchDetector):
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
+        self.score_compile = score_compile
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:

@@ -114,7 +114,8 @@ class DAGMM(TorchDetector):
                  learning_rate: float = 1e-4, preprocessing: str = "minmax", max_train_samples: int | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
-                 score_dtype: str = "float32"):
+                 score_dtype: str = "float32",
+                 score_compile: bool = False):
         self.contamination = contamination
         self.architecture = architecture
         self.hidden = hidden
@@ -137,6 +138,7 @@ class DAGMM(TorchDetector):
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
+        self.score_compile = score_compile
 
     def _check_params(self) -> None:
         super()._check_params()

@@ -82,7 +82,8 @@ class DeepSVDD(TorchDetector):
                  weight_decay: float = 1e-6, eps: float = 0.1, preprocessing: str = "auto",
                  max_train_samples: int | None = None, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
-                 score_batch_size: int = 4096, score_dtype: str = "float32"):
+                 score_batch_size: int = 4096, score_dtype: str = "float32",
+                 score_compile: bool = False):
         self.contamination = contamination
         self.widths = widths
         self.rep_dim = rep_dim
@@ -103,6 +104,7 @@ class DeepSVDD(TorchDetector):
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
+        self.score_compile = score_compile
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:

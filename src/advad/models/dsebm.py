@@ -72,14 +72,15 @@ class _DSEBM(TorchDetector):
     score_kind: ClassVar[str] = "energy"
     param_rules = {**TorchDetector.param_rules, "epochs": positive_int(optional=False),
                    "batch_size": positive_int(optional=False), "noise_std": number_in(0, float("inf"), low_open=True),
-                   "score_dtype": one_of("float32")}  # the scores need float32 gradients ∇_x E
+                   "score_dtype": one_of("float32"), "score_compile": one_of(False)}  # the scores need ∇_x E
 
     def __init__(self, contamination: float = 0.1, hidden: tuple[int, ...] | list[int] = (128, 512),
                  noise_std: float = 1.0, epochs: int = 100, batch_size: int = 100, learning_rate: float = 1e-4,
                  preprocessing: str = "auto", max_train_samples: int | None = None, random_state: int | None = None,
                  device: str = "auto", verbose: bool | str = False, checkpoint_dir: str | None = None,
                  checkpoint_every: int = 1, score_batch_size: int = 4096,
-                 score_dtype: str = "float32"):
+                 score_dtype: str = "float32",
+                 score_compile: bool = False):
         self.contamination = contamination
         self.hidden = hidden
         self.noise_std = noise_std
@@ -95,6 +96,7 @@ class _DSEBM(TorchDetector):
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
+        self.score_compile = score_compile
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:

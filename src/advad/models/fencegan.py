@@ -78,7 +78,8 @@ class FenceGAN(TorchDetector):
                  preprocessing: str = "auto", max_train_samples: int | None = None, random_state: int | None = None,
                  device: str = "auto", verbose: bool | str = False, checkpoint_dir: str | None = None,
                  checkpoint_every: int = 1, score_batch_size: int = 4096,
-                 score_dtype: str = "float32"):
+                 score_dtype: str = "float32",
+                 score_compile: bool = False):
         self.contamination = contamination
         self.architecture = architecture
         self.alpha = alpha
@@ -100,6 +101,7 @@ class FenceGAN(TorchDetector):
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
+        self.score_compile = score_compile
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:

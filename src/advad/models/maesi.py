@@ -56,7 +56,8 @@ class MAESI(MirroredDetector):
         `selection_start` × epochs on, the supplement's rule; no labels) or ``"last"``.
     selection_samples : training rows the selection criterion is computed on.
     preprocessing, max_train_samples, init, random_state, device, verbose, checkpoint_dir,
-    checkpoint_every, score_batch_size, score_dtype : as every torch detector (see `advad.models.alad.ALAD`).
+    checkpoint_every, score_batch_size, score_dtype, score_compile : as every torch detector (see
+        `advad.models.alad.ALAD`).
     """
 
     param_rules = {**MirroredDetector.param_rules, "interpolation": one_of(*INTERPOLATIONS),
@@ -71,7 +72,8 @@ class MAESI(MirroredDetector):
                  max_train_samples: int | None = None, init: str = "xavier", random_state: int | None = None,
                  device: str = "auto", verbose: bool | str = False, checkpoint_dir: str | None = None,
                  checkpoint_every: int = 1, score_batch_size: int = 4096,
-                 score_dtype: str = "float32"):
+                 score_dtype: str = "float32",
+                 score_compile: bool = False):
         self.contamination = contamination
         self.architecture = architecture
         self.latent_dim = latent_dim
@@ -101,6 +103,7 @@ class MAESI(MirroredDetector):
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
+        self.score_compile = score_compile
 
     def _check_params(self) -> None:
         super()._check_params()

@@ -92,7 +92,7 @@ class RCGAN(ALAD):
         ``spectral_norm=False`` is the default here (ALAD's reference code also leaves it off for
         tabular networks).
     max_train_samples, random_state, device, verbose, checkpoint_dir, checkpoint_every,
-    score_batch_size, score_dtype : as in every advad PyTorch detector.
+    score_batch_size, score_dtype, score_compile : as in every advad PyTorch detector.
     """
 
     score_names = SCORES  # `score_all` (inherited from ALAD) returns these
@@ -117,7 +117,8 @@ class RCGAN(ALAD):
                  max_train_samples: int | None = None, init: str | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
-                 score_dtype: str = "float32"):
+                 score_dtype: str = "float32",
+                 score_compile: bool = False):
         self.contamination = contamination
         self.penalty = penalty
         self.penalty_weight = penalty_weight
@@ -144,6 +145,7 @@ class RCGAN(ALAD):
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
+        self.score_compile = score_compile
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:

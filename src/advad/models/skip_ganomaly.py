@@ -117,7 +117,8 @@ class SkipGANomaly(TorchDetector):
                  w_lat: float = 1.0, lam: float = 0.9, preprocessing: str = "auto",
                  max_train_samples: int | None = None, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
-                 score_batch_size: int = 4096, score_dtype: str = "float32"):
+                 score_batch_size: int = 4096, score_dtype: str = "float32",
+                 score_compile: bool = False):
         self.contamination = contamination
         self.latent_dim = latent_dim
         self.hidden = hidden
@@ -138,6 +139,7 @@ class SkipGANomaly(TorchDetector):
         self.checkpoint_every = checkpoint_every
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
+        self.score_compile = score_compile
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:
