@@ -278,6 +278,9 @@ def test_cli_fit_score_round_trip(tmp_path, capsys):
     assert main(["score", "--model-file", str(tmp_path / "m.advad"), "--data", str(tmp_path / "train.csv"),
                  "--score-dtype", "bfloat16"]) == 1
     assert "holds a model of class IForest, which has no networks" in capsys.readouterr().err
+    assert main(["score", "--model-file", str(tmp_path / "m.advad"), "--data", str(tmp_path / "train.csv"),
+                 "--compile"]) == 1
+    assert "--score-dtype/--compile" in capsys.readouterr().err
 
 
 def test_cli_scores_a_torch_model_in_bfloat16(tmp_path, capsys):

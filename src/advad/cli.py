@@ -149,11 +149,12 @@ def cmd_score(args: argparse.Namespace) -> int:
     from advad.serialization import atomic_writer
 
     detector = load(args.model_file)
-    if args.score_dtype:
+    runtime = {k: v for k, v in (("score_dtype", args.score_dtype), ("score_compile", args.compile or None)) if v}
+    if runtime:
         if "score_dtype" not in detector.get_params(deep=False):
-            raise InputError(f"--score-dtype: {args.model_file} holds a model of class {type(detector).__name__}, which has no "
-                             "networks to run in another precision; leave the option out")
-        detector.set_params(score_dtype=args.score_dtype)
+            raise InputError(f"--score-dtype/--compile: {args.model_file} holds a model of class "
+                             f"{type(detector).__name__}, which has no networks to run that way; leave the option out")
+        detector.set_params(**runtime)
     rows = 0
     # each chunk's scores are written as soon as they are computed: memory does not grow with the rows
     with contextlib.nullcontext(sys.stdout) if args.out == "-" else atomic_writer(args.out, "w") as output:
@@ -258,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--score-dtype", choices=("float32", "bfloat16"),
                        help="precision of a PyTorch model's networks while scoring (default: the model file's; "
                             "bfloat16 is faster on CPUs with AMX and on GPUs, see docs/performance.md)")
+    score.add_argument("--compile", action="store_true",
+                       help="score a PyTorch model through torch.compile (compiles once, 5-30 s; pays off on many rows)")
     score.add_argument("--out", default="-", help="CSV of score,anomaly per row (default: stdout), written chunk by "
                                                   "chunk; a file appears only once every row is scored")
     score.set_defaults(func=cmd_score)
