@@ -90,11 +90,12 @@ class EngineClock:
 
 
 # --------------------------------------------------------------------------- (a) ours, (b) minimal
-def fit_ours(name: str, kind: str, X: np.ndarray, epochs: int = 1) -> tuple[TorchDetector, dict[str, float], int, int]:
+def fit_ours(name: str, kind: str, X: np.ndarray, epochs: int = 1,
+             train_dtype: str = "float32") -> tuple[TorchDetector, dict[str, float], int, int]:
     """Fit for `epochs`; returns the detector, samples/s (per CPU second and per wall second of the
     epochs), iterations per epoch and batch size. On KDD99-shaped rows a model with an ``architecture``
     parameter gets its ``"kdd"`` networks whatever the row count."""
-    params = {"random_state": 0, "device": "cpu", "epochs": epochs, "verbose": False}
+    params = {"random_state": 0, "device": "cpu", "epochs": epochs, "verbose": False, "train_dtype": train_dtype}
     if "pretrain_epochs" in get_model_class(name)().get_params(deep=False):
         params["pretrain_epochs"] = 0  # pretraining (Deep SVDD, FenceGAN) runs before the timed epoch anyway
     det = make_detector(name, **params)
@@ -129,8 +130,9 @@ class MinimalLoop:
     update steps and the state they read are the model's own): `epochs` epochs of the plain loop."""
 
     def __init__(self, networks: dict, steps: list, epochs: int, batch_size: int, generator: torch.Generator,
-                 **_ignored) -> None:
+                 autocast_dtype: torch.dtype | None = None, **_ignored) -> None:
         self.networks, self.steps, self.epochs, self.batch_size = networks, steps, epochs, batch_size
+        self.autocast_dtype = autocast_dtype
         self.generator, self.history, self.rollbacks, self.epoch, self.best_epoch = generator, [], [], epochs, None
         self.seconds_per_epoch: list[float] = []
 
@@ -155,7 +157,9 @@ class MinimalLoop:
                             batch, pos = X[perm[pos:pos + bs]], pos + bs
                         step.optimizer.zero_grad(set_to_none=True)
                         with parametrize.cached():
-                            out = step.loss(batch)
+                            with torch.autocast("cpu", dtype=self.autocast_dtype,
+                                                enabled=self.autocast_dtype is not None):
+                                out = step.loss(batch)
                             (out[0] if isinstance(out, tuple) else out).backward(inputs=ps)
                         if step.clip_grad_norm is not None:
                             torch.nn.utils.clip_grad_norm_(ps, step.clip_grad_norm)
@@ -166,11 +170,11 @@ class MinimalLoop:
         return self
 
 
-def fit_minimal(name: str, kind: str, X: np.ndarray, epochs: int) -> dict[str, float]:
+def fit_minimal(name: str, kind: str, X: np.ndarray, epochs: int, train_dtype: str = "float32") -> dict[str, float]:
     """Samples/s of the plain loop: the model's ``fit`` with `MinimalLoop` in place of the engine."""
     saved, torch_module.Trainer = torch_module.Trainer, MinimalLoop
     try:
-        return fit_ours(name, kind, X, epochs)[1]
+        return fit_ours(name, kind, X, epochs, train_dtype)[1]
     finally:
         torch_module.Trainer = saved
 
@@ -290,7 +294,7 @@ def bench_model(name: str, kind: str, X: np.ndarray, make_rows, args, pyod: bool
     load = [round(v, 2) for v in os.getloadavg()]
     t_start = time.perf_counter()
     warm_rows = args.warmup_rows if kind == "kdd" else args.image_warmup_rows
-    det, warm, _, _ = fit_ours(name, kind, X[:warm_rows])  # untimed: kernels, rate estimate
+    det, warm, _, _ = fit_ours(name, kind, X[:warm_rows], train_dtype=args.train_dtype)  # untimed: warm-up
     bs = min(det._schedule(det.config_)[1], len(X))
     per_sample = 1 / warm["wall"]
     # each timed fit: about --train-seconds (wall, so that the run's length does not grow with the load),
@@ -304,12 +308,13 @@ def bench_model(name: str, kind: str, X: np.ndarray, make_rows, args, pyod: bool
     latent = det.config_.get("latent_dim", 32)
     ours, minimal, pyod_train = [], [], []
     for _ in range(repeats):
-        det, rate, iters, bs = fit_ours(name, kind, X, epochs)
+        det, rate, iters, bs = fit_ours(name, kind, X, epochs, args.train_dtype)
         ours.append(rate)
-        minimal.append(fit_minimal(name, kind, X, epochs))
+        minimal.append(fit_minimal(name, kind, X, epochs, args.train_dtype))
         if pyod_name:
             pyod_train.append(pyod_fit(pyod_name, X, min(iters, args.pyod_iterations), bs, latent))
-    row = {"model": name, "data": kind, "train_rows": int(det.n_train_rows_), "batch_size": bs,
+    row = {"model": name, "data": kind, "train_dtype": args.train_dtype, "train_rows": int(det.n_train_rows_),
+           "batch_size": bs,
            "iterations": iters, "epochs": epochs, "repeats": repeats, "loadavg": load,
            "threads": det._n_threads(det.config_, bs) or torch.get_num_threads(),
            "ours": medians(ours), "minimal": medians(minimal)}
@@ -387,6 +392,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", help="comma-separated registry names (default: every torch model)")
+    ap.add_argument("--train-dtype", default="float32", choices=("float32", "bfloat16"),
+                    help="train_dtype of our fits and the minimal loop's (bfloat16: torch.autocast mixed precision)")
     ap.add_argument("--quick", action="store_true", help="one repeat of 1-second fits and scoring calls (smoke run)")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved repeats per measurement (median)")
     ap.add_argument("--train-seconds", type=float, default=2.5, help="about this many seconds per timed fit")

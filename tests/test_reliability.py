@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
@@ -177,6 +178,19 @@ def test_float32_only_scorers_refuse_bfloat16_and_compile(name, fitted, easy):
             det.decision_function(easy[1])
         with pytest.raises(InputError, match=param):
             det.fit(easy[0])
+
+
+@pytest.mark.parametrize("name", TORCH_MODELS)
+def test_mixed_precision_training_learns_and_is_reproducible(name, fitted, easy):
+    """``train_dtype="bfloat16"``: the losses under torch.autocast; a different fit that still ranks the
+    anomalies first, the same one for the same seed, and float32 weights."""
+    X, X_test, y_test = easy
+    det = fit_tiny(name, X, train_dtype="bfloat16")
+    s = det.decision_function(X_test)
+    assert np.isfinite(s).all() and np.ptp(s) > 0 and not np.array_equal(s, fitted[name].decision_function(X_test))
+    assert roc_auc_score(y_test, s) > MIN_AUROC, name
+    assert all(p.dtype == torch.float32 for net in det.inference_networks_.values() for p in net.parameters())
+    np.testing.assert_array_equal(fit_tiny(name, X, train_dtype="bfloat16").decision_function(X_test), s)
 
 
 def test_compiled_scoring_matches_eager_scoring(fitted, easy):

@@ -392,6 +392,7 @@ class Trainer:
     on_epoch_end: Callable[["Trainer", int], None] | None = None
     iterations_per_epoch: int | None = None
     on_divergence: str = "raise"  # or "rollback"
+    autocast_dtype: torch.dtype | None = None  # mixed precision: losses under torch.autocast in this dtype
     max_rollbacks: int = 3
     rollback_lr_factor: float = 0.5
 
@@ -632,7 +633,8 @@ class Trainer:
         step.optimizer.zero_grad(set_to_none=True)
         # parametrizations (spectral norm) are computed once per step, not once per network call
         with parametrize.cached():
-            out = step.loss(batch)
+            with torch.autocast(batch.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+                out = step.loss(batch)
             loss, extra = (out if isinstance(out, tuple) else (out, {}))
             loss.backward()
         if step.clip_grad_norm is not None:

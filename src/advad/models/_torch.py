@@ -38,20 +38,21 @@ PREPROCESSING = ("auto", "none", "standard", "minmax", "image")
 # larger chunks: ALAD's KDD99 `decision_function`, one thread, 0.42 M rows/s at 1 024 rows, 0.52 M at
 # 2 048, 0.57–0.61 M at 4 096, 0.45–0.47 M at 8 192 (float32: 0.36–0.40 M at 1 024–1 083).
 CPU_CHUNK_VALUES = {"float32": 2**17, "bfloat16": 2**19}
-# ``score_dtype``: the precision the networks score in (training is always float32)
-SCORE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+# ``score_dtype``: the precision the networks score in; ``train_dtype``: that of the losses' operations
+# during training (torch.autocast; weights, gradients and optimiser states stay float32)
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
 class TorchDetector(BaseDetector):
     """Base of the PyTorch detectors. Subclasses must accept (at least) these keyword parameters:
     ``contamination, random_state, device, verbose, preprocessing, max_train_samples, checkpoint_dir,
-    checkpoint_every, score_batch_size, score_dtype, score_compile``."""
+    checkpoint_every, score_batch_size, score_dtype, score_compile, train_dtype``."""
 
     # parameters that do not change the fitted result (left out of the checkpoint fingerprint)
     _RUNTIME_PARAMS = ("verbose", "checkpoint_dir", "checkpoint_every", "score_batch_size", "score_dtype",
                        "score_compile", "device")
-    param_rules = {**BaseDetector.param_rules, "score_dtype": one_of(*SCORE_DTYPES),
-                   "score_compile": one_of(False, True)}
+    param_rules = {**BaseDetector.param_rules, "score_dtype": one_of(*DTYPES),
+                   "score_compile": one_of(False, True), "train_dtype": one_of(*DTYPES)}
     # made on first use from the fitted networks; never saved, pickled or copied
     _SCORING_CACHES = ("_frozen_networks", "_compiled_score")
 
@@ -184,7 +185,8 @@ class TorchDetector(BaseDetector):
                 batch_size=batch_size, generator=generator, ema=self._ema(config),
                 ema_warmup=bool(getattr(self, "ema_warmup", False)), selector=self._selector(config, Xt),
                 checkpoint=checkpoint, progress=self._progress(), description=type(self).__name__,
-                on_divergence=on_divergence)
+                on_divergence=on_divergence,
+                autocast_dtype=None if self.train_dtype == "float32" else DTYPES[self.train_dtype])
             trainer.fit(Xt)
             del Xt
         self.device_ = device
@@ -218,7 +220,7 @@ class TorchDetector(BaseDetector):
             return nets
         cached = self.__dict__.get("_frozen_networks")
         if cached is None or cached[0] is not nets or cached[1] != self.score_dtype:
-            dtype = SCORE_DTYPES[self.score_dtype]
+            dtype = DTYPES[self.score_dtype]
             self._frozen_networks = (nets, self.score_dtype, {k: frozen_copy(v, dtype) for k, v in nets.items()})
         return self._frozen_networks[2]
 

@@ -101,7 +101,8 @@ class AMA(MirroredDetector):
                  init: str = "xavier", random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                  score_batch_size: int = 4096, score_dtype: str = "float32",
-                 score_compile: bool = False):
+                 score_compile: bool = False,
+                 train_dtype: str = "float32"):
         self.contamination = contamination
         self.architecture = architecture
         self.latent_dim = latent_dim
@@ -137,6 +138,7 @@ class AMA(MirroredDetector):
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
         self.score_compile = score_compile
+        self.train_dtype = train_dtype
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:

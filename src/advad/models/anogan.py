@@ -93,7 +93,8 @@ class AnoGAN(TorchDetector):
                  max_train_samples: int | None = None, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                  score_batch_size: int = 1024, score_dtype: str = "float32",
-                 score_compile: bool = False):
+                 score_compile: bool = False,
+                 train_dtype: str = "float32"):
         self.contamination = contamination
         self.architecture = architecture
         self.latent_dim = latent_dim
@@ -116,6 +117,7 @@ class AnoGAN(TorchDetector):
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
         self.score_compile = score_compile
+        self.train_dtype = train_dtype
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:

@@ -70,7 +70,8 @@ class _ReferenceBatchNorm1d(nn.BatchNorm1d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training and not self.reference and len(x) > 1:
             with torch.no_grad():
-                mean, var = x.mean(dim=0), x.var(dim=0, unbiased=True)
+                x32 = x.float()  # (bfloat16 under mixed precision; the statistics stay float32)
+                mean, var = x32.mean(dim=0), x32.var(dim=0, unbiased=True)
                 if int(self.num_batches_tracked) == 0:
                     self.running_mean.copy_(mean)
                     self.running_var.copy_(var)
@@ -253,7 +254,7 @@ class ARN(TorchDetector):
     n_threads : CPU threads for training (1: these small MLPs train fastest on one thread of a shared
         machine; ``None``: every CPU, or $OMP_NUM_THREADS).
     max_train_samples, random_state, device, verbose, checkpoint_dir, checkpoint_every,
-    score_batch_size, score_dtype, score_compile : as every torch detector (see `advad.models.alad.ALAD`).
+    score_batch_size, score_dtype, score_compile, train_dtype : as every torch detector (see `advad.models.alad.ALAD`).
     """
 
     supports_y: ClassVar[bool] = True
@@ -280,7 +281,8 @@ class ARN(TorchDetector):
                  ema_decay: float | None = None, n_threads: int | None = 1, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                  score_batch_size: int = 4096, score_dtype: str = "float32",
-                 score_compile: bool = False):
+                 score_compile: bool = False,
+                 train_dtype: str = "float32"):
         self.contamination = contamination
         self.variant = variant
         self.categorical_groups = categorical_groups
@@ -322,6 +324,7 @@ class ARN(TorchDetector):
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
         self.score_compile = score_compile
+        self.train_dtype = train_dtype
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:

@@ -115,7 +115,8 @@ class DAGMM(TorchDetector):
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
                  score_dtype: str = "float32",
-                 score_compile: bool = False):
+                 score_compile: bool = False,
+                 train_dtype: str = "float32"):
         self.contamination = contamination
         self.architecture = architecture
         self.hidden = hidden
@@ -139,6 +140,7 @@ class DAGMM(TorchDetector):
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
         self.score_compile = score_compile
+        self.train_dtype = train_dtype
 
     def _check_params(self) -> None:
         super()._check_params()

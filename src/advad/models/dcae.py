@@ -46,13 +46,15 @@ class DCAE(AutoEncoder):
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
                  score_dtype: str = "float32",
-                 score_compile: bool = False):
+                 score_compile: bool = False,
+                 train_dtype: str = "float32"):
         super().__init__(contamination=contamination, hidden=hidden, latent_dim=latent_dim, dropout=dropout,
                          batch_norm=batch_norm, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                          weight_decay=weight_decay, preprocessing=preprocessing, max_train_samples=max_train_samples,
                          random_state=random_state, device=device, verbose=verbose, checkpoint_dir=checkpoint_dir,
                          checkpoint_every=checkpoint_every, score_batch_size=score_batch_size,
-                         score_dtype=score_dtype, score_compile=score_compile)
+                         score_dtype=score_dtype, score_compile=score_compile,
+                         train_dtype=train_dtype)
 
     def _check_params(self) -> None:
         TorchDetector._check_params(self)  # AutoEncoder's own check wants an integer latent_dim

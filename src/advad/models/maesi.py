@@ -56,8 +56,8 @@ class MAESI(MirroredDetector):
         `selection_start` × epochs on, the supplement's rule; no labels) or ``"last"``.
     selection_samples : training rows the selection criterion is computed on.
     preprocessing, max_train_samples, init, random_state, device, verbose, checkpoint_dir,
-    checkpoint_every, score_batch_size, score_dtype, score_compile : as every torch detector (see
-        `advad.models.alad.ALAD`).
+    checkpoint_every, score_batch_size, score_dtype, score_compile, train_dtype : as every torch
+        detector (see `advad.models.alad.ALAD`).
     """
 
     param_rules = {**MirroredDetector.param_rules, "interpolation": one_of(*INTERPOLATIONS),
@@ -73,7 +73,8 @@ class MAESI(MirroredDetector):
                  device: str = "auto", verbose: bool | str = False, checkpoint_dir: str | None = None,
                  checkpoint_every: int = 1, score_batch_size: int = 4096,
                  score_dtype: str = "float32",
-                 score_compile: bool = False):
+                 score_compile: bool = False,
+                 train_dtype: str = "float32"):
         self.contamination = contamination
         self.architecture = architecture
         self.latent_dim = latent_dim
@@ -104,6 +105,7 @@ class MAESI(MirroredDetector):
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
         self.score_compile = score_compile
+        self.train_dtype = train_dtype
 
     def _check_params(self) -> None:
         super()._check_params()

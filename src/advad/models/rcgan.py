@@ -92,7 +92,7 @@ class RCGAN(ALAD):
         ``spectral_norm=False`` is the default here (ALAD's reference code also leaves it off for
         tabular networks).
     max_train_samples, random_state, device, verbose, checkpoint_dir, checkpoint_every,
-    score_batch_size, score_dtype, score_compile : as in every advad PyTorch detector.
+    score_batch_size, score_dtype, score_compile, train_dtype : as in every advad PyTorch detector.
     """
 
     score_names = SCORES  # `score_all` (inherited from ALAD) returns these
@@ -118,7 +118,8 @@ class RCGAN(ALAD):
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
                  score_dtype: str = "float32",
-                 score_compile: bool = False):
+                 score_compile: bool = False,
+                 train_dtype: str = "float32"):
         self.contamination = contamination
         self.penalty = penalty
         self.penalty_weight = penalty_weight
@@ -146,6 +147,7 @@ class RCGAN(ALAD):
         self.score_batch_size = score_batch_size
         self.score_dtype = score_dtype
         self.score_compile = score_compile
+        self.train_dtype = train_dtype
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self) -> None:
