@@ -384,7 +384,9 @@ def print_table(rows: list[dict]) -> None:
               f"{fmt(r.get('scoring_bfloat16_compiled', {}).get('cpu')):>10}"
               f"{fmt(o and o.get('scoring_bfloat16_compiled', {}).get('cpu'), '.1f'):>7}")
     print("Rates per CPU second of this process, medians of interleaved repeats; o/min: median of the back-to-back "
-          "pairs' ratios, (wall): the same per wall second. bf16 sc/s: the same fitted model with score_dtype='bfloat16', +compile: and score_compile=True. samples/s = iterations × batch / s, an iteration = every update step once; PyOD's ALAD "
+          "pairs' ratios, (wall): the same per wall second. bf16 sc/s: the same fitted model with "
+          "score_dtype='bfloat16', +compile: and score_compile=True. samples/s = iterations × batch / s, "
+          "an iteration = every update step once; PyOD's ALAD "
           "'epoch' is one such iteration. peak MB: VmHWM in the first scoring call, +MB: over the RSS before it.")
 
 

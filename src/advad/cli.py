@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="precision of a PyTorch model's networks while scoring (default: the model file's; "
                             "bfloat16 is faster on CPUs with AMX and on GPUs, see docs/performance.md)")
     score.add_argument("--compile", action="store_true",
-                       help="score a PyTorch model through torch.compile (compiles once, 5-30 s; pays off on many rows)")
+                       help="score a PyTorch model through torch.compile (compiles once, 5-30 s; pays off on "
+                            "many rows)")
     score.add_argument("--out", default="-", help="CSV of score,anomaly per row (default: stdout), written chunk by "
                                                   "chunk; a file appears only once every row is scored")
     score.set_defaults(func=cmd_score)

@@ -93,8 +93,7 @@ class AnoGAN(TorchDetector):
                  max_train_samples: int | None = None, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                  score_batch_size: int = 1024, score_dtype: str = "float32",
-                 score_compile: bool = False,
-                 train_dtype: str = "float32"):
+                 score_compile: bool = False, train_dtype: str = "float32"):
         self.contamination = contamination
         self.architecture = architecture
         self.latent_dim = latent_dim

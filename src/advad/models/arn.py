@@ -281,8 +281,7 @@ class ARN(TorchDetector):
                  ema_decay: float | None = None, n_threads: int | None = 1, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                  score_batch_size: int = 4096, score_dtype: str = "float32",
-                 score_compile: bool = False,
-                 train_dtype: str = "float32"):
+                 score_compile: bool = False, train_dtype: str = "float32"):
         self.contamination = contamination
         self.variant = variant
         self.categorical_groups = categorical_groups

@@ -45,9 +45,7 @@ class DCAE(AutoEncoder):
                  preprocessing: str = "auto", max_train_samples: int | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
-                 score_dtype: str = "float32",
-                 score_compile: bool = False,
-                 train_dtype: str = "float32"):
+                 score_dtype: str = "float32", score_compile: bool = False, train_dtype: str = "float32"):
         super().__init__(contamination=contamination, hidden=hidden, latent_dim=latent_dim, dropout=dropout,
                          batch_norm=batch_norm, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                          weight_decay=weight_decay, preprocessing=preprocessing, max_train_samples=max_train_samples,

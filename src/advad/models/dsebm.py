@@ -79,9 +79,7 @@ class _DSEBM(TorchDetector):
                  preprocessing: str = "auto", max_train_samples: int | None = None, random_state: int | None = None,
                  device: str = "auto", verbose: bool | str = False, checkpoint_dir: str | None = None,
                  checkpoint_every: int = 1, score_batch_size: int = 4096,
-                 score_dtype: str = "float32",
-                 score_compile: bool = False,
-                 train_dtype: str = "float32"):
+                 score_dtype: str = "float32", score_compile: bool = False, train_dtype: str = "float32"):
         self.contamination = contamination
         self.hidden = hidden
         self.noise_std = noise_std
