@@ -170,14 +170,36 @@ def test_bfloat16_scoring_ranks_like_float32_and_leaves_the_model_intact(name, f
     np.testing.assert_array_equal(det.decision_function(X_test), full)
 
 
-@pytest.mark.parametrize("name", sorted(set(TORCH_MODELS) - set(BFLOAT16_MODELS)))
-def test_float32_only_scorers_refuse_bfloat16_and_compile(name, fitted, easy):
-    for param, value in (("score_dtype", "bfloat16"), ("score_compile", True)):
-        det = copy.deepcopy(fitted[name]).set_params(**{param: value})
-        with pytest.raises(InputError, match=f"{param} must be one of"):
-            det.decision_function(easy[1])
-        with pytest.raises(InputError, match=param):
-            det.fit(easy[0])
+def _allows(name: str, param: str, value) -> bool:
+    return get_model_class(name).param_rules[param](value) is None
+
+
+REFUSALS = [(m, p, v) for p, v in (("score_dtype", "bfloat16"), ("score_compile", True))
+            for m in TORCH_MODELS if not _allows(m, p, v)]
+
+
+@pytest.mark.parametrize("name, param, value", REFUSALS)
+def test_scorers_refuse_the_options_they_cannot_run(name, param, value, fitted, easy):
+    """AnoGAN and DSEBM score with float32 gradients; DAGMM's mixture does not compile."""
+    det = copy.deepcopy(fitted[name]).set_params(**{param: value})
+    with pytest.raises(InputError, match=f"{param} must be one of"):
+        det.decision_function(easy[1])
+    with pytest.raises(InputError, match=param):
+        det.fit(easy[0])
+
+
+def test_each_model_compiles_into_its_own_cache(fitted, easy, monkeypatch):
+    """torch keeps at most `cache_size_limit` compiled variants per code object and then runs eagerly
+    without an error: two models compiled one after the other must not share that budget."""
+    import torch._dynamo
+
+    monkeypatch.setattr(torch._dynamo.config, "cache_size_limit", 1)
+    _, X_test, _ = easy
+    for name in ("deepsvdd", "ae"):
+        det = copy.deepcopy(fitted[name]).set_params(score_dtype="bfloat16")
+        eager = det.decision_function(X_test)
+        compiled = det.set_params(score_compile=True).decision_function(X_test)
+        assert not np.array_equal(compiled, eager), f"{name} was scored eagerly"
 
 
 @pytest.mark.parametrize("name", TORCH_MODELS)

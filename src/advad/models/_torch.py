@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import types
 from typing import Any
 
 import numpy as np
@@ -235,7 +236,14 @@ class TorchDetector(BaseDetector):
         call for one chunk shape (`batched_inference` pads the last chunk) and kept until the networks change."""
         cached = self.__dict__.get("_compiled_score")
         if cached is None or cached[0] is not nets:
-            compiled = torch.compile(lambda xb: self._score_tensor(nets, xb), dynamic=False)
+            def score(xb: torch.Tensor) -> torch.Tensor:
+                return self._score_tensor(nets, xb)
+
+            # torch keeps compiled code per code object, at most `cache_size_limit` (8) variants, then
+            # silently runs eager: a copy of the code per model keeps one model's variants from using up
+            # another's (a benchmark scores many models in one process)
+            score = types.FunctionType(score.__code__.replace(), score.__globals__, "score", None, score.__closure__)
+            compiled = torch.compile(score, dynamic=False)
 
             def first_call(xb: torch.Tensor) -> torch.Tensor:
                 try:

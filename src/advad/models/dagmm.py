@@ -99,13 +99,16 @@ class DAGMM(TorchDetector):
     batch_size, learning_rate : 1024 and Adam 1e-4 (the paper).
     preprocessing : ``"minmax"`` (default: the relative Euclidean distance ‖x − x'‖/‖x‖ needs an
         origin outside the data, which standardised rows do not have), or as every torch detector.
+    score_compile : ``False`` only (torch.compile fails on the mixture's parameters).
     Others as every torch detector (see `advad.models.alad.ALAD`).
     """
 
     accepts_images = False
     param_rules = {**TorchDetector.param_rules, "architecture": one_of(*ARCHITECTURES), "latent_dim": positive_int(),
                    "n_components": positive_int(), "epochs": positive_int(),
-                   "batch_size": positive_int(optional=False, minimum=2)}  # the GMM is estimated per batch
+                   "batch_size": positive_int(optional=False, minimum=2),  # the GMM is estimated per batch
+                   # torch.compile (2.13) fails on the mixture's NumPy parameters under inference_mode
+                   "score_compile": one_of(False)}
 
     def __init__(self, contamination: float = 0.1, architecture: str = "auto", hidden: list[int] | None = None,
                  latent_dim: int | None = None, n_components: int | None = None, estimation_hidden: int = 10,
