@@ -273,11 +273,12 @@ class BaseDetector(BaseEstimator):
         self._restore_fitted_state(meta["state"], state)
 
     # ------------------------------------------------------------------ validation
-    def _check_params(self) -> None:
-        """Check every parameter against `param_rules`; subclasses add checks that span parameters."""
-        for name, rule in self.param_rules.items():
+    def _check_params(self, names: Any = None) -> None:
+        """Check every parameter (or those in `names`) against `param_rules`; subclasses add checks that
+        span parameters."""
+        for name in self.param_rules if names is None else names:
             value = getattr(self, name)
-            problem = rule(value)
+            problem = self.param_rules[name](value)
             if problem:
                 raise InputError(f"{name} {problem}; got {value!r}")
 

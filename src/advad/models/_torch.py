@@ -212,10 +212,7 @@ class TorchDetector(BaseDetector):
         """The networks scores are computed with: the inference networks, or with ``score_dtype="bfloat16"``
         or ``score_compile=True`` their frozen copies in ``score_dtype`` (float32 in and out, spectral
         norms baked in; made once per fitted or loaded model)."""
-        for name in ("score_dtype", "score_compile"):  # runtime parameters: may change after fit
-            problem = self.param_rules[name](getattr(self, name))
-            if problem:
-                raise InputError(f"{name} {problem}; got {getattr(self, name)!r}")
+        BaseDetector._check_params(self, ("score_dtype", "score_compile"))  # runtime: may change after fit
         nets = self.inference_networks_
         if self.score_dtype == "float32" and not self.score_compile:
             return nets

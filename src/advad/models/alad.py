@@ -86,7 +86,7 @@ class ALAD(TorchDetector):
         continues from it after a crash to the same result as an uninterrupted run.
     score_batch_size : rows per scoring chunk (memory is flat in the number of rows).
     score_dtype : ``"float32"`` (default) or ``"bfloat16"``: the precision of the networks in
-        `decision_function`, `score_all`, `encode`, `reconstruct` (training is always float32). bfloat16
+        `decision_function`, `score_all`, `encode`, `reconstruct` (training: `train_dtype`). bfloat16
         scores ALAD's KDD99 rows ~1.5× faster on a CPU with AMX (rank correlation ≈ 0.9998 with the
         float32 scores); on CPUs without bfloat16 units it can be slower. See docs/performance.md.
     score_compile : run `decision_function`'s networks and score through `torch.compile` (compiled at the
