@@ -189,3 +189,39 @@ def test_dcae_is_ae_on_tabular_rows_and_the_deep_svdd_networks_on_images(fitted)
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
     assert [c.out_channels for c in convs[:2]] == [8, 4] and all(c.bias is None for c in convs)
     assert any(isinstance(m, torch.nn.MaxPool2d) for m in net.modules())
+
+
+def test_min_steps_scales_every_training_phase_on_a_small_training_set(monkeypatch):
+    """``min_steps``: 256 rows at batch 32 are 8 iterations an epoch, so 2 epochs (16 steps) become 6 for
+    48 steps (scale 3); FenceGAN's discriminator pretraining gets the same factor. A training set large
+    enough for `min_steps` keeps its epochs, and the scale survives save → load."""
+    import advad.models.fencegan as fencegan
+
+    phases = []
+    real_trainer = fencegan.Trainer
+
+    def recording_trainer(*args, **kwargs):
+        phases.append(kwargs["epochs"])
+        return real_trainer(*args, **kwargs)
+
+    monkeypatch.setattr(fencegan, "Trainer", recording_trainer)
+    X = _images()[0]
+    params = dict(epochs=2, pretrain_epochs=1, batch_size=32, random_state=0, device="cpu")
+    det = make_detector("fencegan", min_steps=48, **params).fit(X)
+    assert det.epoch_scale_ == 3.0 and det.epochs_trained_ == 6 and det.config_["epochs"] == 6
+    assert phases == [3]  # pretraining: 1 epoch × 3
+    enough = make_detector("fencegan", min_steps=16, **params).fit(X)
+    assert enough.epoch_scale_ == 1.0 and enough.epochs_trained_ == 2 and phases == [3, 1]
+
+
+def test_image_budgets_keep_their_updates_on_a_small_class():
+    """The `quick` image budget of each model asks for the updates of its image count, so a class of
+    offline MNIST (~800 training images) is not an untrained model."""
+    class D:
+        X, name = np.zeros((70000, 1, 28, 28), np.float32), "fashion-mnist"
+
+    for name in ("alad", "anogan", "ama", "maesi", "deepsvdd", *NAMES):
+        params = get_model_class(name).bench_params(D(), "quick")
+        det = make_detector(name, **params)
+        epochs, batch = det._schedule(det._network_config(np.zeros((8, 1, 28, 28), np.float32)))
+        assert params["min_steps"] == epochs * (params["max_train_samples"] // batch), name

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import types
 from typing import Any
 
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from advad.base import BaseDetector, InputError, one_of
+from advad.base import BaseDetector, InputError, one_of, positive_int
 from advad.engine import (Checkpoint, Selector, Trainer, UpdateStep, batched_inference,
                           data_fingerprint, frozen_copy, resolve_device, seeded, threads)
 
@@ -44,16 +45,23 @@ CPU_CHUNK_VALUES = {"float32": 2**17, "bfloat16": 2**19}
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
 
+def image_budget(epochs: int, rows: int, batch: int, **params: Any) -> dict:
+    """Bench parameters of an image budget: `epochs` over a seeded subsample of `rows` training images,
+    and on a smaller training split (a class of offline MNIST: ~800 images) as many updates as `rows`
+    images give in batches of `batch` (``min_steps``)."""
+    return {"epochs": epochs, "max_train_samples": rows, "min_steps": epochs * max(1, rows // batch), **params}
+
+
 class TorchDetector(BaseDetector):
     """Base of the PyTorch detectors. Subclasses must accept (at least) these keyword parameters:
-    ``contamination, random_state, device, verbose, preprocessing, max_train_samples, checkpoint_dir,
+    ``contamination, random_state, device, verbose, preprocessing, max_train_samples, min_steps, checkpoint_dir,
     checkpoint_every, score_batch_size, score_dtype, score_compile, train_dtype``."""
 
     # parameters that do not change the fitted result (left out of the checkpoint fingerprint)
     _RUNTIME_PARAMS = ("verbose", "checkpoint_dir", "checkpoint_every", "score_batch_size", "score_dtype",
                        "score_compile", "device")
     param_rules = {**BaseDetector.param_rules, "score_dtype": one_of(*DTYPES),
-                   "score_compile": one_of(False, True), "train_dtype": one_of(*DTYPES)}
+                   "score_compile": one_of(False, True), "train_dtype": one_of(*DTYPES), "min_steps": positive_int()}
     # made on first use from the fitted networks; never saved, pickled or copied
     _SCORING_CACHES = ("_frozen_networks", "_compiled_score")
 
@@ -143,6 +151,19 @@ class TorchDetector(BaseDetector):
             return 1
         return None
 
+    def _epoch_scale(self, epochs: int, batch_size: int, n_rows: int) -> float:
+        """How many times more epochs ``min_steps`` asks for on `n_rows` training rows (≥ 1; the Trainer
+        runs n // batch iterations an epoch)."""
+        min_steps = getattr(self, "min_steps", None)
+        if min_steps is None:
+            return 1.0
+        steps = epochs * max(1, n_rows // max(1, min(batch_size, n_rows)))
+        return max(1.0, int(min_steps) / max(1, steps))
+
+    def _scaled_epochs(self, epochs: int) -> int:
+        """`epochs` of a training phase (pretraining too) times the fit's ``epoch_scale_``."""
+        return int(math.ceil(epochs * self.epoch_scale_ - 1e-9))
+
     def _progress(self) -> bool:
         verbose = getattr(self, "verbose", False)
         if verbose == "auto":
@@ -169,6 +190,11 @@ class TorchDetector(BaseDetector):
         Xp = self._transform(X)
         config = self._network_config(Xp)
         epochs, batch_size = self._schedule(config)
+        self.epoch_scale_ = self._epoch_scale(epochs, batch_size, len(Xp))
+        if self.epoch_scale_ > 1:
+            epochs = self._scaled_epochs(epochs)
+            if "epochs" in config:  # schedules tied to the epoch count (selection, AMA's atypical start) follow
+                config["epochs"] = epochs
         checkpoint_dir = checkpoint_dir or getattr(self, "checkpoint_dir", None)
         checkpoint = None
         if checkpoint_dir is not None:
@@ -300,7 +326,8 @@ class TorchDetector(BaseDetector):
                     arrays[f"ema.{name}.{k}"] = t.detach().cpu().numpy()
         meta = {"config": self.config_, "preprocessing": self.preprocessing_, "ema": ema_names,
                 "history": self.history_, "epochs_trained": self.epochs_trained_, "best_epoch": self.best_epoch_,
-                "n_train_rows": self.n_train_rows_, "seconds_per_epoch": self.seconds_per_epoch_}
+                "n_train_rows": self.n_train_rows_, "seconds_per_epoch": self.seconds_per_epoch_,
+                "epoch_scale": self.epoch_scale_}
         return meta, arrays
 
     def _restore_fitted_state(self, meta: dict, arrays: dict[str, np.ndarray]) -> None:
@@ -313,6 +340,7 @@ class TorchDetector(BaseDetector):
         self.best_epoch_ = meta.get("best_epoch")
         self.n_train_rows_ = meta.get("n_train_rows")
         self.seconds_per_epoch_ = meta.get("seconds_per_epoch")
+        self.epoch_scale_ = meta.get("epoch_scale", 1.0)
 
         def load(prefix: str) -> dict[str, nn.Module]:
             nets = self._build_networks(self.config_)

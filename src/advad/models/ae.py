@@ -40,7 +40,7 @@ class AutoEncoder(TorchDetector):
     def __init__(self, contamination: float = 0.1, hidden: tuple[int, ...] | list[int] = (64, 32),
                  latent_dim: int = 16, dropout: float = 0.1, batch_norm: bool = True, epochs: int = 100,
                  batch_size: int = 64, learning_rate: float = 1e-3, weight_decay: float = 1e-5,
-                 preprocessing: str = "auto", max_train_samples: int | None = None,
+                 preprocessing: str = "auto", max_train_samples: int | None = None, min_steps: int | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
                  score_dtype: str = "float32", score_compile: bool = False, train_dtype: str = "float32"):
@@ -55,6 +55,7 @@ class AutoEncoder(TorchDetector):
         self.weight_decay = weight_decay
         self.preprocessing = preprocessing
         self.max_train_samples = max_train_samples
+        self.min_steps = min_steps
         self.random_state = random_state
         self.device = device
         self.verbose = verbose

@@ -20,7 +20,7 @@ from torch import nn
 from advad.base import InputError, number_in, one_of, positive_int
 from advad.data import list_datasets
 from advad.engine import Selector, UpdateStep, eval_mode
-from advad.models._torch import TorchDetector
+from advad.models._torch import TorchDetector, image_budget
 from advad.models.registry import register
 from advad.nets import (JointDiscriminator, PairDiscriminator, apply_spectral_norm,
                         conv_decoder, conv_encoder, conv_encoder_features, conv_features, dense_block,
@@ -79,6 +79,10 @@ class ALAD(TorchDetector):
         training pixel range to [-1, 1] for the tanh generator), ``"none"`` (the reference code on
         KDD99/Arrhythmia), ``"standard"``, ``"minmax"``, ``"image"``.
     max_train_samples : fit on a seeded random subsample of this many rows (the ``quick`` budget on KDD99).
+    min_steps : train at least this many iterations (batches): on a small training set every phase
+        (pretraining too) gets its epochs times ``epoch_scale_`` (``None``: exactly ``epochs``). The
+        image budgets use it so that a class of offline MNIST (~800 training images) gets the updates
+        of the budget's image count.
     init : weight init, ``None`` → the table's (Xavier for tabular, N(0, 0.01²) for conv).
     random_state, device, verbose : seed (same seed ⇒ same scores), ``"auto"``/``"cpu"``/``"cuda"``,
         progress bar on stderr (``True``/``False``/``"auto"`` = when stderr is a terminal).
@@ -109,7 +113,7 @@ class ALAD(TorchDetector):
                  beta1: float = 0.5, spectral_norm: bool = True, use_dzz: bool = True,
                  ema_decay: float | None = 0.999, ema_warmup: bool = False, selection: str = "last",
                  selection_samples: int = 10_000, score: str = "fm", preprocessing: str = "auto",
-                 max_train_samples: int | None = None, init: str | None = None,
+                 max_train_samples: int | None = None, min_steps: int | None = None, init: str | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
                  score_dtype: str = "float32", score_compile: bool = False, train_dtype: str = "float32"):
@@ -129,6 +133,7 @@ class ALAD(TorchDetector):
         self.score = score
         self.preprocessing = preprocessing
         self.max_train_samples = max_train_samples
+        self.min_steps = min_steps
         self.init = init
         self.random_state = random_state
         self.device = device
@@ -172,7 +177,7 @@ class ALAD(TorchDetector):
             if name in list_datasets(embedded=True):  # the no-argument `advad bench` demo: ~300 steps a run
                 return {"epochs": max(1, round(300 * 32 / (shape[0] / 2))), "ema_warmup": True}
             if image:
-                return {"epochs": 3, "max_train_samples": 1500, "ema_warmup": True}
+                return image_budget(3, 1500, ARCH_DEFAULTS["conv"]["batch_size"], ema_warmup=True)
             if big:
                 return dict(KDD_QUICK)
             if name == "arrhythmia" or shape[0] < 1000:

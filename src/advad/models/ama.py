@@ -98,6 +98,7 @@ class AMA(MirroredDetector):
                  atypical_start: float = 0.1, score: str = "a", lipschitz: str = "gp", gp_weight: float = 10.0,
                  n_critic: int = 5, selection: str = "last", selection_start: float = 0.6,
                  selection_samples: int = 10_000, preprocessing: str = "auto", max_train_samples: int | None = None,
+                 min_steps: int | None = None,
                  init: str = "xavier", random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                  score_batch_size: int = 4096, score_dtype: str = "float32",
@@ -128,6 +129,7 @@ class AMA(MirroredDetector):
         self.selection_samples = selection_samples
         self.preprocessing = preprocessing
         self.max_train_samples = max_train_samples
+        self.min_steps = min_steps
         self.init = init
         self.random_state = random_state
         self.device = device

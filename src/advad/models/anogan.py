@@ -29,7 +29,7 @@ from torch import nn
 from advad.base import number_in, one_of, positive_int
 from advad.data import list_datasets
 from advad.engine import UpdateStep, eval_mode
-from advad.models._torch import TorchDetector
+from advad.models._torch import TorchDetector, image_budget
 from advad.models.alad import KDD_MIN_ROWS, choose_architecture
 from advad.models.registry import register
 from advad.nets import FeatureDiscriminator, conv_decoder, conv_encoder, conv_encoder_features, init_weights, mlp
@@ -90,7 +90,8 @@ class AnoGAN(TorchDetector):
                  epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
                  beta1: float = 0.5, ema_decay: float | None = 0.999, ema_warmup: bool = False, lam: float = 0.1,
                  search_steps: int = 500, search_lr: float = 0.01, preprocessing: str = "auto",
-                 max_train_samples: int | None = None, random_state: int | None = None, device: str = "auto",
+                 max_train_samples: int | None = None,
+                 min_steps: int | None = None, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                  score_batch_size: int = 1024, score_dtype: str = "float32",
                  score_compile: bool = False, train_dtype: str = "float32"):
@@ -108,6 +109,7 @@ class AnoGAN(TorchDetector):
         self.search_lr = search_lr
         self.preprocessing = preprocessing
         self.max_train_samples = max_train_samples
+        self.min_steps = min_steps
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -136,7 +138,7 @@ class AnoGAN(TorchDetector):
             if name in list_datasets(embedded=True):
                 return {"epochs": max(1, round(300 * 32 / (shape[0] / 2))), "ema_warmup": True, **fast_search}
             if image:
-                return {"epochs": 3, "max_train_samples": 1500, "ema_warmup": True, **fast_search}
+                return image_budget(3, 1500, ARCH_DEFAULTS["conv"]["batch_size"], ema_warmup=True, **fast_search)
             if big:
                 return {"epochs": 10, "max_train_samples": 50_000, "learning_rate": 1e-4, "ema_warmup": True,
                         **fast_search}

@@ -278,6 +278,7 @@ class ARN(TorchDetector):
                  lr_d: float = 1e-4, lr_g: float = 1e-3, beta1: float = 0.9, epochs: int = 100,
                  batch_size: int = 1024, labelled_batch_size: int | None = None, score: str = "probability",
                  preprocessing: str = "minmax", init: str = "xavier", max_train_samples: int | None = None,
+                 min_steps: int | None = None,
                  ema_decay: float | None = None, n_threads: int | None = 1, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                  score_batch_size: int = 4096, score_dtype: str = "float32",
@@ -313,6 +314,7 @@ class ARN(TorchDetector):
         self.preprocessing = preprocessing
         self.init = init
         self.max_train_samples = max_train_samples
+        self.min_steps = min_steps
         self.n_threads = n_threads
         self.ema_decay = ema_decay
         self.random_state = random_state

@@ -115,6 +115,7 @@ class DAGMM(TorchDetector):
                  dropout: float = 0.5, lambda_energy: float = 0.1, lambda_cov: float = 0.005,
                  cov_eps: float = 1e-6, epochs: int | None = None, batch_size: int = 1024,
                  learning_rate: float = 1e-4, preprocessing: str = "minmax", max_train_samples: int | None = None,
+                 min_steps: int | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
                  score_dtype: str = "float32", score_compile: bool = False, train_dtype: str = "float32"):
@@ -133,6 +134,7 @@ class DAGMM(TorchDetector):
         self.learning_rate = learning_rate
         self.preprocessing = preprocessing
         self.max_train_samples = max_train_samples
+        self.min_steps = min_steps
         self.random_state = random_state
         self.device = device
         self.verbose = verbose

@@ -18,7 +18,7 @@ import numpy as np
 from torch import nn
 
 from advad.base import positive_int
-from advad.models._torch import TorchDetector
+from advad.models._torch import TorchDetector, image_budget
 from advad.models.ae import AutoEncoder
 from advad.models.registry import register
 from advad.nets import EncoderDecoder, lenet_architecture, lenet_decoder, lenet_encoder
@@ -42,13 +42,13 @@ class DCAE(AutoEncoder):
     def __init__(self, contamination: float = 0.1, hidden: tuple[int, ...] | list[int] = (64, 32),
                  latent_dim: int | None = None, dropout: float = 0.1, batch_norm: bool = True, epochs: int = 350,
                  batch_size: int = 200, learning_rate: float = 1e-4, weight_decay: float = 5e-7,
-                 preprocessing: str = "auto", max_train_samples: int | None = None,
+                 preprocessing: str = "auto", max_train_samples: int | None = None, min_steps: int | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
                  score_dtype: str = "float32", score_compile: bool = False, train_dtype: str = "float32"):
         super().__init__(contamination=contamination, hidden=hidden, latent_dim=latent_dim, dropout=dropout,
                          batch_norm=batch_norm, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                         weight_decay=weight_decay, preprocessing=preprocessing, max_train_samples=max_train_samples,
+                         weight_decay=weight_decay, preprocessing=preprocessing, max_train_samples=max_train_samples, min_steps=min_steps,
                          random_state=random_state, device=device, verbose=verbose, checkpoint_dir=checkpoint_dir,
                          checkpoint_every=checkpoint_every, score_batch_size=score_batch_size,
                          score_dtype=score_dtype, score_compile=score_compile,
@@ -67,7 +67,7 @@ class DCAE(AutoEncoder):
         if budget == "smoke":
             return {"epochs": 2, "max_train_samples": 512}
         if budget == "quick":
-            return {"epochs": 20, "batch_size": 64, "max_train_samples": 3000}
+            return image_budget(20, 3000, 64, batch_size=64)
         if budget == "paper":
             return {}
         raise ValueError(f"unknown budget {budget!r}")

@@ -25,7 +25,7 @@ from torch import nn
 from advad.base import number_in, positive_int
 from advad.data import list_datasets
 from advad.engine import Trainer, UpdateStep, eval_mode
-from advad.models._torch import TorchDetector
+from advad.models._torch import TorchDetector, image_budget
 from advad.models.registry import register
 from advad.nets import lenet_architecture, lenet_decoder, lenet_encoder
 
@@ -80,7 +80,8 @@ class DeepSVDD(TorchDetector):
                  epochs: int = 250, lr_milestone: int | None = 150, pretrain_epochs: int = 350,
                  pretrain_milestone: int | None = 250, batch_size: int = 200, learning_rate: float = 1e-4,
                  weight_decay: float = 1e-6, eps: float = 0.1, preprocessing: str = "auto",
-                 max_train_samples: int | None = None, random_state: int | None = None, device: str = "auto",
+                 max_train_samples: int | None = None,
+                 min_steps: int | None = None, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                  score_batch_size: int = 4096, score_dtype: str = "float32",
                  score_compile: bool = False, train_dtype: str = "float32"):
@@ -97,6 +98,7 @@ class DeepSVDD(TorchDetector):
         self.eps = eps
         self.preprocessing = preprocessing
         self.max_train_samples = max_train_samples
+        self.min_steps = min_steps
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -124,7 +126,7 @@ class DeepSVDD(TorchDetector):
             if name in list_datasets(embedded=True):
                 return short(30)
             if image:
-                return short(5, {"max_train_samples": 3000})
+                return short(5, image_budget(5, 3000, 200))
             return short(20, {"max_train_samples": 50_000}) if big else {}
         if budget == "paper":
             return {}
@@ -175,7 +177,7 @@ class DeepSVDD(TorchDetector):
             return (ae(x) - x).pow(2).flatten(1).sum(dim=1).mean()
 
         Trainer(networks={"ae": ae}, steps=[UpdateStep("pretrain", loss, opt, ["ae"])],
-                epochs=int(self.pretrain_epochs), batch_size=int(self.batch_size), generator=generator,
+                epochs=self._scaled_epochs(int(self.pretrain_epochs)), batch_size=int(self.batch_size), generator=generator,
                 progress=self._progress(), description="DeepSVDD pretraining").fit(X)
 
     def _update_steps(self, nets: dict[str, nn.Module], generator: torch.Generator, config: dict) -> list[UpdateStep]:

@@ -76,7 +76,8 @@ class _DSEBM(TorchDetector):
 
     def __init__(self, contamination: float = 0.1, hidden: tuple[int, ...] | list[int] = (128, 512),
                  noise_std: float = 1.0, epochs: int = 100, batch_size: int = 100, learning_rate: float = 1e-4,
-                 preprocessing: str = "auto", max_train_samples: int | None = None, random_state: int | None = None,
+                 preprocessing: str = "auto", max_train_samples: int | None = None,
+                 min_steps: int | None = None, random_state: int | None = None,
                  device: str = "auto", verbose: bool | str = False, checkpoint_dir: str | None = None,
                  checkpoint_every: int = 1, score_batch_size: int = 4096,
                  score_dtype: str = "float32", score_compile: bool = False, train_dtype: str = "float32"):
@@ -88,6 +89,7 @@ class _DSEBM(TorchDetector):
         self.learning_rate = learning_rate
         self.preprocessing = preprocessing
         self.max_train_samples = max_train_samples
+        self.min_steps = min_steps
         self.random_state = random_state
         self.device = device
         self.verbose = verbose

@@ -27,7 +27,7 @@ from torch import nn
 from advad.base import InputError, number_in, one_of, positive_int
 from advad.data import list_datasets
 from advad.engine import Trainer, UpdateStep
-from advad.models._torch import TorchDetector
+from advad.models._torch import TorchDetector, image_budget
 from advad.models.ganomaly import BIG_ROWS, bce, conv_widths, dcgan_discriminator
 from advad.models.registry import register
 from advad.nets import FeatureDiscriminator, conv_decoder, init_weights, mlp
@@ -75,7 +75,8 @@ class FenceGAN(TorchDetector):
                  beta: float | None = None, gamma: float | None = None, latent_dim: int | None = None,
                  epochs: int | None = None, batch_size: int | None = None, lr_d: float | None = None,
                  lr_g: float | None = None, beta1: float = 0.5, pretrain_epochs: int = 15,
-                 preprocessing: str = "auto", max_train_samples: int | None = None, random_state: int | None = None,
+                 preprocessing: str = "auto", max_train_samples: int | None = None,
+                 min_steps: int | None = None, random_state: int | None = None,
                  device: str = "auto", verbose: bool | str = False, checkpoint_dir: str | None = None,
                  checkpoint_every: int = 1, score_batch_size: int = 4096,
                  score_dtype: str = "float32", score_compile: bool = False, train_dtype: str = "float32"):
@@ -93,6 +94,7 @@ class FenceGAN(TorchDetector):
         self.pretrain_epochs = pretrain_epochs
         self.preprocessing = preprocessing
         self.max_train_samples = max_train_samples
+        self.min_steps = min_steps
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -122,7 +124,7 @@ class FenceGAN(TorchDetector):
             if image:
                 size = "conv28" if shape[-1] < 32 else "conv32"
                 lrs = {k: 10 * ARCH_DEFAULTS[size][k] for k in ("lr_d", "lr_g")}
-                return {"epochs": 5, "pretrain_epochs": 2, "batch_size": 64, "max_train_samples": 2000, **lrs}
+                return image_budget(5, 2000, 64, pretrain_epochs=2, batch_size=64, **lrs)
             return {"epochs": 3, "pretrain_epochs": 1, "max_train_samples": 50_000}
         if budget == "paper":
             return {} if image or big else small
@@ -201,8 +203,9 @@ class FenceGAN(TorchDetector):
         config = self._network_config(X[:1].cpu().numpy())
         d_loss, _ = self._losses(nets, generator, config)
         opt = torch.optim.Adam(nets["D"].parameters(), lr=config["lr_d"], betas=(float(self.beta1), 0.999))
-        Trainer(networks=nets, steps=[UpdateStep("pretrain_D", d_loss, opt, ["D"])], epochs=int(self.pretrain_epochs),
-                batch_size=config["batch_size"], generator=generator, progress=self._progress(),
+        Trainer(networks=nets, steps=[UpdateStep("pretrain_D", d_loss, opt, ["D"])],
+                epochs=self._scaled_epochs(int(self.pretrain_epochs)), batch_size=config["batch_size"],
+                generator=generator, progress=self._progress(),
                 description="FenceGAN discriminator pretraining").fit(X)
 
     def _update_steps(self, nets: dict[str, nn.Module], generator: torch.Generator, config: dict) -> list[UpdateStep]:

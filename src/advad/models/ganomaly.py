@@ -27,7 +27,7 @@ from torch import nn
 from advad.base import one_of, positive_int
 from advad.data import list_datasets
 from advad.engine import UpdateStep
-from advad.models._torch import TorchDetector
+from advad.models._torch import TorchDetector, image_budget
 from advad.models.registry import register
 from advad.nets import (FeatureDiscriminator, conv_decoder, conv_encoder, conv_encoder_features, conv_plan,
                         init_weights, mlp)
@@ -108,7 +108,8 @@ class GANomaly(TorchDetector):
                  hidden: tuple[int, ...] | list[int] | None = None, epochs: int = 15, batch_size: int = 64,
                  learning_rate: float = 2e-4, beta1: float = 0.5, w_adv: float = 1.0, w_con: float = 50.0,
                  w_enc: float = 1.0, distance: str = "l1", preprocessing: str = "auto",
-                 max_train_samples: int | None = None, random_state: int | None = None, device: str = "auto",
+                 max_train_samples: int | None = None,
+                 min_steps: int | None = None, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                  score_batch_size: int = 4096, score_dtype: str = "float32",
                  score_compile: bool = False, train_dtype: str = "float32"):
@@ -125,6 +126,7 @@ class GANomaly(TorchDetector):
         self.distance = distance
         self.preprocessing = preprocessing
         self.max_train_samples = max_train_samples
+        self.min_steps = min_steps
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -151,7 +153,7 @@ class GANomaly(TorchDetector):
             if getattr(dataset, "name", "") in list_datasets(embedded=True) or not (image or big):
                 return small
             if image:
-                return {"epochs": 10 if shape[-1] < 32 else 5, "max_train_samples": 3000}
+                return image_budget(10 if shape[-1] < 32 else 5, 3000, 64)
             return {"epochs": 3, "max_train_samples": 50_000}
         if budget == "paper":
             return {} if image or big else small

@@ -69,7 +69,8 @@ class MAESI(MirroredDetector):
                  m: int = 3, berthelot_gamma: float = 0.2, latent_reg: float = 1.0, latent_reg_kind: str = "hinge",
                  lipschitz: str = "gp", gp_weight: float = 10.0, n_critic: int = 5, selection: str = "feature",
                  selection_start: float = 0.6, selection_samples: int = 10_000, preprocessing: str = "auto",
-                 max_train_samples: int | None = None, init: str = "xavier", random_state: int | None = None,
+                 max_train_samples: int | None = None,
+                 min_steps: int | None = None, init: str = "xavier", random_state: int | None = None,
                  device: str = "auto", verbose: bool | str = False, checkpoint_dir: str | None = None,
                  checkpoint_every: int = 1, score_batch_size: int = 4096,
                  score_dtype: str = "float32", score_compile: bool = False, train_dtype: str = "float32"):
@@ -94,6 +95,7 @@ class MAESI(MirroredDetector):
         self.selection_samples = selection_samples
         self.preprocessing = preprocessing
         self.max_train_samples = max_train_samples
+        self.min_steps = min_steps
         self.init = init
         self.random_state = random_state
         self.device = device

@@ -27,7 +27,7 @@ from torch import nn
 
 from advad.base import InputError, number_in, one_of, positive_int
 from advad.engine import Selector, eval_mode
-from advad.models._torch import TorchDetector
+from advad.models._torch import TorchDetector, image_budget
 from advad.nets import FeatureDiscriminator, PairDiscriminator, View, apply_spectral_norm, init_weights, mlp
 
 LIPSCHITZ = ("gp", "sn", "gp+sn", "none")
@@ -389,7 +389,7 @@ def budget_params(dataset: Any, budget: str) -> dict:
                 "batch_size": 64}
     if budget == "quick":
         if image:
-            return {**params, "epochs": 5, "n_critic": 2, "max_train_samples": 6000}
+            return {**params, **image_budget(5, 6000, ARCHITECTURES["mnist"]["batch_size"], n_critic=2)}
         if name.startswith("kdd") or len(dataset.X) > 40_000:
             return {**params, "epochs": 10, "max_train_samples": 50_000}
         if embedded:

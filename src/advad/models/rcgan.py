@@ -114,7 +114,7 @@ class RCGAN(ALAD):
                  batch_size: int | None = None, learning_rate: float | None = None, beta1: float = 0.5,
                  spectral_norm: bool = False, ema_decay: float | None = 0.999, ema_warmup: bool = False,
                  selection: str = "last", selection_samples: int = 10_000, preprocessing: str = "auto",
-                 max_train_samples: int | None = None, init: str | None = None,
+                 max_train_samples: int | None = None, min_steps: int | None = None, init: str | None = None,
                  random_state: int | None = None, device: str = "auto", verbose: bool | str = False,
                  checkpoint_dir: str | None = None, checkpoint_every: int = 1, score_batch_size: int = 4096,
                  score_dtype: str = "float32", score_compile: bool = False, train_dtype: str = "float32"):
@@ -136,6 +136,7 @@ class RCGAN(ALAD):
         self.selection_samples = selection_samples
         self.preprocessing = preprocessing
         self.max_train_samples = max_train_samples
+        self.min_steps = min_steps
         self.init = init
         self.random_state = random_state
         self.device = device

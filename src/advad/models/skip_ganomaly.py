@@ -115,7 +115,8 @@ class SkipGANomaly(TorchDetector):
                  hidden: tuple[int, ...] | list[int] | None = None, epochs: int = 15, batch_size: int = 64,
                  learning_rate: float = 2e-4, beta1: float = 0.5, w_adv: float = 1.0, w_con: float = 40.0,
                  w_lat: float = 1.0, lam: float = 0.9, preprocessing: str = "auto",
-                 max_train_samples: int | None = None, random_state: int | None = None, device: str = "auto",
+                 max_train_samples: int | None = None,
+                 min_steps: int | None = None, random_state: int | None = None, device: str = "auto",
                  verbose: bool | str = False, checkpoint_dir: str | None = None, checkpoint_every: int = 1,
                  score_batch_size: int = 4096, score_dtype: str = "float32",
                  score_compile: bool = False, train_dtype: str = "float32"):
@@ -132,6 +133,7 @@ class SkipGANomaly(TorchDetector):
         self.lam = lam
         self.preprocessing = preprocessing
         self.max_train_samples = max_train_samples
+        self.min_steps = min_steps
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
