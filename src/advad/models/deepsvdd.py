@@ -65,6 +65,7 @@ class DeepSVDD(TorchDetector):
     epochs, lr_milestone : training epochs, and the epoch after which the learning rate drops ten-fold
         (``None``: never). The paper: 150 + 100 epochs.
     pretrain_epochs, pretrain_milestone : autoencoder pretraining of φ (0 = none). The paper: 250 + 100.
+        With ``min_steps`` every epoch count here is scaled by the same ``epoch_scale_``.
     batch_size, learning_rate, weight_decay : Adam (200, 1e-4, λ = 1e-6).
     eps : coordinates of c with |c_j| < eps are set to ±eps.
     preprocessing : ``"auto"`` (tabular: standardise; images: [-1, 1]) or as every torch detector.
@@ -152,7 +153,7 @@ class DeepSVDD(TorchDetector):
     def _prepare(self, nets: dict[str, nn.Module], X: torch.Tensor, generator: torch.Generator) -> None:
         phi = nets["phi"]
         self._milestone_step = (None if self.lr_milestone is None
-                                else int(self.lr_milestone) * self._steps_per_epoch(len(X)))
+                                else self._scaled_epochs(int(self.lr_milestone)) * self._steps_per_epoch(len(X)))
         if self.pretrain_epochs > 0:
             self._pretrain(phi, X, generator)
         # c: mean of φ over the training rows after the initial pass (eval mode: running statistics)
@@ -169,7 +170,7 @@ class DeepSVDD(TorchDetector):
         _, sizes = lenet_encoder(shape, widths, rep_dim)
         ae = nn.Sequential(phi.encoder, lenet_decoder(shape, widths, rep_dim, sizes).to(X.device))
         milestone = (None if self.pretrain_milestone is None
-                     else int(self.pretrain_milestone) * self._steps_per_epoch(len(X)))
+                     else self._scaled_epochs(int(self.pretrain_milestone)) * self._steps_per_epoch(len(X)))
         opt = torch.optim.Adam(ae.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
 
         def loss(x: torch.Tensor) -> torch.Tensor:
@@ -177,8 +178,8 @@ class DeepSVDD(TorchDetector):
             return (ae(x) - x).pow(2).flatten(1).sum(dim=1).mean()
 
         Trainer(networks={"ae": ae}, steps=[UpdateStep("pretrain", loss, opt, ["ae"])],
-                epochs=self._scaled_epochs(int(self.pretrain_epochs)), batch_size=int(self.batch_size), generator=generator,
-                progress=self._progress(), description="DeepSVDD pretraining").fit(X)
+                epochs=self._scaled_epochs(int(self.pretrain_epochs)), batch_size=int(self.batch_size),
+                generator=generator, progress=self._progress(), description="DeepSVDD pretraining").fit(X)
 
     def _update_steps(self, nets: dict[str, nn.Module], generator: torch.Generator, config: dict) -> list[UpdateStep]:
         phi = nets["phi"]
