@@ -191,7 +191,7 @@ def test_dcae_is_ae_on_tabular_rows_and_the_deep_svdd_networks_on_images(fitted)
     assert any(isinstance(m, torch.nn.MaxPool2d) for m in net.modules())
 
 
-def test_min_steps_scales_every_training_phase_on_a_small_training_set(monkeypatch):
+def test_min_steps_scales_every_training_phase_on_a_small_training_set(monkeypatch, tmp_path):
     """``min_steps``: 256 rows at batch 32 are 8 iterations an epoch, so 2 epochs (16 steps) become 6 for
     48 steps (scale 3); FenceGAN's discriminator pretraining gets the same factor. A training set large
     enough for `min_steps` keeps its epochs, and the scale survives save → load."""
@@ -210,6 +210,8 @@ def test_min_steps_scales_every_training_phase_on_a_small_training_set(monkeypat
     det = make_detector("fencegan", min_steps=48, **params).fit(X)
     assert det.epoch_scale_ == 3.0 and det.epochs_trained_ == 6 and det.config_["epochs"] == 6
     assert phases == [3]  # pretraining: 1 epoch × 3
+    det.save(tmp_path / "m.advad")
+    assert advad.load(tmp_path / "m.advad").epoch_scale_ == 3.0
     enough = make_detector("fencegan", min_steps=16, **params).fit(X)
     assert enough.epoch_scale_ == 1.0 and enough.epochs_trained_ == 2 and phases == [3, 1]
 

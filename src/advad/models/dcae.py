@@ -48,7 +48,8 @@ class DCAE(AutoEncoder):
                  score_dtype: str = "float32", score_compile: bool = False, train_dtype: str = "float32"):
         super().__init__(contamination=contamination, hidden=hidden, latent_dim=latent_dim, dropout=dropout,
                          batch_norm=batch_norm, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                         weight_decay=weight_decay, preprocessing=preprocessing, max_train_samples=max_train_samples, min_steps=min_steps,
+                         weight_decay=weight_decay, preprocessing=preprocessing, max_train_samples=max_train_samples,
+                         min_steps=min_steps,
                          random_state=random_state, device=device, verbose=verbose, checkpoint_dir=checkpoint_dir,
                          checkpoint_every=checkpoint_every, score_batch_size=score_batch_size,
                          score_dtype=score_dtype, score_compile=score_compile,
