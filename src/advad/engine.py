@@ -72,6 +72,11 @@ class CheckpointError(RuntimeError):
 
 
 # --------------------------------------------------------------------------- device, threads, seeds
+def iterations_per_epoch(n_rows: int, batch_size: int) -> int:
+    """Batches a `Trainer` epoch runs on `n_rows` rows (by default): n // batch, batches capped at n, at least 1."""
+    return max(1, n_rows // max(1, min(batch_size, n_rows)))
+
+
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """``"auto"``/None → ``cuda`` when available, else ``cpu``; anything else as torch reads it."""
     if device is None or device == "auto":
@@ -526,7 +531,7 @@ class Trainer:
         if n == 0:
             raise ValueError("no training rows")
         bs = max(1, min(self.batch_size, n))
-        iters = self.iterations_per_epoch or max(1, n // bs)
+        iters = self.iterations_per_epoch or iterations_per_epoch(n, self.batch_size)
         resumed = self._try_resume()
         if self.epoch >= self.epochs:  # a complete checkpoint: the result is already there
             self._finish()

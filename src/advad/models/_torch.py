@@ -31,7 +31,7 @@ from torch import nn
 
 from advad.base import BaseDetector, InputError, one_of, positive_int
 from advad.engine import (Checkpoint, Selector, Trainer, UpdateStep, batched_inference,
-                          data_fingerprint, frozen_copy, resolve_device, seeded, threads)
+                          data_fingerprint, frozen_copy, iterations_per_epoch, resolve_device, seeded, threads)
 
 PREPROCESSING = ("auto", "none", "standard", "minmax", "image")
 # Scoring on CPU in chunks of at most this many input values (KDD99: ~1 000 rows, 28×28 images: ~170)
@@ -49,7 +49,7 @@ def image_budget(epochs: int, rows: int, batch: int, **params: Any) -> dict:
     """Bench parameters of an image budget: `epochs` over a seeded subsample of `rows` training images,
     and on a smaller training split (a class of offline MNIST: ~800 images) as many updates as `rows`
     images give in batches of `batch` (``min_steps``)."""
-    return {"epochs": epochs, "max_train_samples": rows, "min_steps": epochs * max(1, rows // batch), **params}
+    return {"epochs": epochs, "max_train_samples": rows, "min_steps": epochs * iterations_per_epoch(rows, batch), **params}
 
 
 class TorchDetector(BaseDetector):
@@ -152,13 +152,11 @@ class TorchDetector(BaseDetector):
         return None
 
     def _epoch_scale(self, epochs: int, batch_size: int, n_rows: int) -> float:
-        """How many times more epochs ``min_steps`` asks for on `n_rows` training rows (≥ 1; the Trainer
-        runs n // batch iterations an epoch)."""
+        """How many times more epochs ``min_steps`` asks for on `n_rows` training rows (≥ 1)."""
         min_steps = getattr(self, "min_steps", None)
         if min_steps is None:
             return 1.0
-        steps = epochs * max(1, n_rows // max(1, min(batch_size, n_rows)))
-        return max(1.0, int(min_steps) / max(1, steps))
+        return max(1.0, int(min_steps) / max(1, epochs * iterations_per_epoch(n_rows, batch_size)))
 
     def _scaled_epochs(self, epochs: int) -> int:
         """`epochs` of a training phase (pretraining too) times the fit's ``epoch_scale_``."""

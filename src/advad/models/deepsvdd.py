@@ -24,7 +24,7 @@ from torch import nn
 
 from advad.base import number_in, positive_int
 from advad.data import list_datasets
-from advad.engine import Trainer, UpdateStep, eval_mode
+from advad.engine import Trainer, UpdateStep, eval_mode, iterations_per_epoch
 from advad.models._torch import TorchDetector, image_budget
 from advad.models.registry import register
 from advad.nets import lenet_architecture, lenet_decoder, lenet_encoder
@@ -148,7 +148,7 @@ class DeepSVDD(TorchDetector):
         return int(self.epochs), int(self.batch_size)
 
     def _steps_per_epoch(self, n: int) -> int:
-        return max(1, n // max(1, min(int(self.batch_size), n)))
+        return iterations_per_epoch(n, int(self.batch_size))
 
     def _prepare(self, nets: dict[str, nn.Module], X: torch.Tensor, generator: torch.Generator) -> None:
         phi = nets["phi"]

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from advad.base import InputError, number_in, one_of, positive_int
-from advad.engine import Selector, eval_mode
+from advad.engine import Selector, eval_mode, iterations_per_epoch
 from advad.models._torch import TorchDetector, image_budget
 from advad.nets import FeatureDiscriminator, PairDiscriminator, View, apply_spectral_norm, init_weights, mlp
 
@@ -325,7 +325,7 @@ class MirroredDetector(TorchDetector):
         return config["epochs"], config["batch_size"]
 
     def _iterations_per_epoch(self, config: dict) -> int:
-        return max(1, config["n_train"] // max(1, min(config["batch_size"], config["n_train"])))
+        return iterations_per_epoch(config["n_train"], config["batch_size"])
 
     def _optimizer(self, groups: list[tuple[list[nn.Parameter], list[float]]], config: dict) -> torch.optim.Optimizer:
         """One optimiser over parameter groups, each with its own betas (Adam) / momentum (SGD)."""
