@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from sklearn.metrics import roc_auc_score
 
 import advad
 from advad.base import InputError
-from advad.models.ama import AMA  # registers "ama" until advad.models imports it
+from advad.models.ama import AMA, atypical_latents  # registers "ama" until advad.models imports it
 
 FAST = dict(epochs=6, n_critic=2, batch_size=64)
 
@@ -49,6 +50,7 @@ def test_same_seed_same_scores_and_save_load(tmp_path):
 @pytest.mark.parametrize("kw", [
     dict(lipschitz="sn"), dict(lipschitz="gp+sn"), dict(mirrored=False), dict(lambda_inter=0.0),
     dict(atypical="outward"), dict(atypical="cube"), dict(atypical="none"), dict(atypical_radius="data"),
+    dict(atypical="scaled"),
     dict(selection="feature"), dict(score="r"),
 ])
 def test_options_run(kw):
@@ -56,6 +58,23 @@ def test_options_run(kw):
     det = AMA(random_state=0, epochs=2, n_critic=1, batch_size=128, atypical_start=0.0, **kw).fit(X)
     s = det.decision_function(X_test)
     assert np.isfinite(s).all() and s.std() > 0
+
+
+@pytest.mark.parametrize("radius", ["sqrt_d", "data"])
+def test_atypical_latents_lie_where_fig3_puts_them(radius):
+    z = torch.randn(500, 16, generator=torch.Generator().manual_seed(0)) * 3.0
+    r0 = 4.0 if radius == "sqrt_d" else float(z.norm(dim=1).mean())
+    norms = lambda kind: atypical_latents(z, kind, 0.5, radius, torch.Generator().manual_seed(1)).norm(dim=1)
+    inward, outward = norms("inward"), norms("outward")
+    assert inward.min() >= 0.5 * r0 - 1e-4 and inward.max() <= r0 + 1e-4 and inward.std() > 0.1
+    assert outward.min() >= r0 - 1e-4 and outward.max() <= 1.5 * r0 + 1e-4
+    cube = atypical_latents(z, "cube", 0.5, radius, torch.Generator().manual_seed(1))
+    assert cube.abs().max() <= 0.5 * r0 / 4.0 + 1e-6 and cube.norm(dim=1).max() <= 0.5 * r0 + 1e-4
+    # the authors' code: α·E(x), α ~ U(0, δ) — same direction, at most half the norm
+    scaled = atypical_latents(z, "scaled", 0.5, radius, torch.Generator().manual_seed(1))
+    alpha = scaled.norm(dim=1) / z.norm(dim=1)
+    assert alpha.min() >= 0 and alpha.max() <= 0.5 + 1e-6 and alpha.std() > 0.1
+    torch.testing.assert_close(scaled, z * alpha[:, None])
 
 
 def test_semi_supervised_fit_with_known_anomalies():

@@ -9,8 +9,8 @@ min-max objective of Eq. 2: min_{E,G} max_{D ∈ Lip-1} L_normal − λ_neg L_ne
 
 x̂_inter = G(Σ α_i E(x_i) / Σ α_i), α_i ~ U(0, 0.5), k = 3 rows (§3.2 "Simplex Interpolation"), judged
 by the same critic against each of x_1..x_k. Q (§3.2 "Atypical Selection", Fig. 3): images G(z_neg) of
-latents drawn between the spheres of radii √d and √d − δ ("inward") or √d + δ ("outward"), or in a
-cube around the origin (Sipple's variant); with known anomalies (`fit(X, y)`, y = 1) Q is the real
+latents drawn between the spheres of radii √d and √d − δ ("inward") or √d + δ ("outward"), in a
+cube around the origin (Sipple's variant), or shrunk codes α·E(x) (the authors' code); with known anomalies (`fit(X, y)`, y = 1) Q is the real
 anomalies instead (§3.3 "Semi-Supervised case").
 
 Scores: the R-score R(x) = ‖f(x, x) − f(x, G(E(x)))‖₁ (Eq. 5) and the A-score (Eq. 6), the density of
@@ -34,7 +34,7 @@ from advad.models.mirrored import (MirroredDetector, budget_params, feature_dist
                                    simplex_mix)
 from advad.models.registry import register
 
-ATYPICAL = ("inward", "outward", "cube", "none")
+ATYPICAL = ("inward", "outward", "cube", "scaled", "none")
 SCORES = ("a", "r")
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -42,6 +42,27 @@ _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 # paper runs no tabular data; its tabular networks and optimisers come from MAESI's supplement (same
 # group, same core).
 _IMAGE_OPT = {"learning_rate": 3e-4, "betas": (0.0, 0.9), "enc_betas": (0.5, 0.9)}
+
+
+def atypical_latents(z: torch.Tensor, kind: str, delta: float, radius: str, generator: torch.Generator) -> torch.Tensor:
+    """Synthetic negative latents of Atypical Selection (§3.2, Fig. 3) for the codes ``z`` of n rows.
+
+    r₀ is √d (``radius="sqrt_d"``, the paper) or the codes' mean norm (``"data"``). ``"inward"`` /
+    ``"outward"``: radius uniform in [(1 − δ)r₀, r₀] / [r₀, (1 + δ)r₀] along each code's direction
+    (Fig. 3 b, c); ``"cube"``: uniform in the cube of half-width (1 − δ)r₀/√d, whose corners touch the
+    inner sphere (Fig. 3 a, Sipple); ``"scaled"``: α·z with α ~ U(0, δ) per row (the authors' code).
+    """
+    n, dim = z.shape
+    u = torch.rand(n, 1, generator=generator, device=generator.device).to(z)
+    if kind == "scaled":
+        return z * (u * delta)
+    r0 = math.sqrt(dim) if radius == "sqrt_d" else float(z.norm(dim=1).mean())
+    if kind == "cube":
+        uniform = torch.rand(z.shape, generator=generator, device=generator.device).to(z)
+        return (2 * uniform - 1) * (1.0 - delta) * r0 / math.sqrt(dim)
+    lo, hi = ((1 - delta) * r0, r0) if kind == "inward" else (r0, (1 + delta) * r0)
+    direction = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return direction * (lo + u * (hi - lo))
 
 
 @register("ama")
@@ -63,8 +84,9 @@ class AMA(MirroredDetector):
         5 · 0.1 / 0.9 ≈ 0.56 against L_normal; 5 taken literally let L_neg dominate the autoencoder's
         loss, see docs/models/ama.md).
     atypical : ``"inward"`` (shell between √d − δ and √d), ``"outward"`` (√d to √d + δ), ``"cube"``
-        (uniform in [−h, h]^d with h = 1 − δ/√d: inside the inner sphere), ``"none"``.
-    atypical_delta : δ as a fraction of √d (0.5).
+        (uniform in a cube whose corners touch the inner sphere), ``"scaled"`` (α·E(x),
+        α ~ U(0, δ): what the authors' code samples), ``"none"``. See `atypical_latents`.
+    atypical_delta : δ as a fraction of √d (0.5); for ``"scaled"`` the largest α.
     atypical_radius : ``"sqrt_d"`` (the paper's √d) or ``"data"`` (the batch's mean ‖E(x)‖ in place of
         √d: the shell follows where the encodings really are).
     atypical_fraction : negatives per batch as a fraction of the batch (0.1, the authors' code).
@@ -145,7 +167,8 @@ class AMA(MirroredDetector):
     def _check_params(self) -> None:
         super()._check_params()
         if not 0.0 < float(self.atypical_delta) <= 1.0 and self.atypical != "none":
-            raise InputError(f"atypical_delta (δ as a fraction of √d) must be in (0, 1]; got {self.atypical_delta!r}")
+            raise InputError(f"atypical_delta (δ as a fraction of √d, or the largest α of 'scaled') must be in (0, 1]; "
+                             f"got {self.atypical_delta!r}")
 
     @classmethod
     def bench_params(cls, dataset: Any, budget: str) -> dict:
@@ -228,17 +251,7 @@ class AMA(MirroredDetector):
             if self.atypical == "none" or state["ae_steps"] // iters < start_epoch:
                 return None
             with torch.no_grad():
-                z = E(x[:n_neg]).flatten(1)
-                dim = z.shape[1]
-                u = torch.rand(n_neg, 1, generator=generator, device=generator.device).to(z)
-                r0 = math.sqrt(dim) if self.atypical_radius == "sqrt_d" else float(z.norm(dim=1).mean())
-                if self.atypical == "cube":
-                    h = 1.0 - delta  # half-width: the cube's corners lie on the sphere of radius (1 − δ)·r0
-                    z_neg = (2 * torch.rand(z.shape, generator=generator, device=generator.device).to(z) - 1) * h * r0 / math.sqrt(dim)
-                else:
-                    lo, hi = ((1 - delta) * r0, r0) if self.atypical == "inward" else (r0, (1 + delta) * r0)
-                    direction = z / z.norm(dim=1, keepdim=True).clamp_min(1e-12)
-                    z_neg = direction * (lo + u * (hi - lo))
+                z_neg = atypical_latents(E(x[:n_neg]).flatten(1), self.atypical, delta, self.atypical_radius, generator)
                 return G(z_neg).detach()
 
         def interpolated(x: torch.Tensor, z: torch.Tensor):
