@@ -58,13 +58,12 @@ def main() -> None:
     z = torch.from_numpy(codes["train"].reshape(len(codes["train"]), -1)).float()
     dim = z.shape[1]
     negatives = {}
-    for kind in ("inward", "outward", "cube", "scaled"):
-        for radius in ("sqrt_d", "data"):
-            if kind == "scaled" and radius == "data":
-                continue  # "scaled" ignores the radius
-            z_neg = atypical_latents(z, kind, float(params.get("atypical_delta", 0.5)), radius,
-                                     torch.Generator().manual_seed(args.seed))
-            negatives[kind if kind == "scaled" else f"{kind}/{radius}"] = norm_percentiles(z_neg.numpy())
+    for name in ("inward/sqrt_d", "inward/data", "outward/sqrt_d", "outward/data", "cube/sqrt_d", "cube/data",
+                 "scaled"):  # "scaled" ignores the radius
+        kind, _, radius = name.partition("/")
+        z_neg = atypical_latents(z, kind, float(params.get("atypical_delta", 0.5)), radius or "sqrt_d",
+                                 torch.Generator().manual_seed(args.seed))
+        negatives[name] = norm_percentiles(z_neg.numpy())
     print(json.dumps({"dataset": args.dataset, "against": args.against, "seed": args.seed, "budget": args.budget,
                       "params": params, "fit_seconds": round(fit_seconds, 1), "latent_dim": dim,
                       "sqrt_d": round(math.sqrt(dim), 4),

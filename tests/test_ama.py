@@ -64,14 +64,13 @@ def test_options_run(kw):
 def test_atypical_latents_lie_where_fig3_puts_them(radius):
     z = torch.randn(500, 16, generator=torch.Generator().manual_seed(0)) * 3.0
     r0 = 4.0 if radius == "sqrt_d" else float(z.norm(dim=1).mean())
-    norms = lambda kind: atypical_latents(z, kind, 0.5, radius, torch.Generator().manual_seed(1)).norm(dim=1)
-    inward, outward = norms("inward"), norms("outward")
-    assert inward.min() >= 0.5 * r0 - 1e-4 and inward.max() <= r0 + 1e-4 and inward.std() > 0.1
-    assert outward.min() >= r0 - 1e-4 and outward.max() <= 1.5 * r0 + 1e-4
-    cube = atypical_latents(z, "cube", 0.5, radius, torch.Generator().manual_seed(1))
+    inward, outward, cube, scaled = (atypical_latents(z, kind, 0.5, radius, torch.Generator().manual_seed(1))
+                                     for kind in ("inward", "outward", "cube", "scaled"))
+    assert inward.norm(dim=1).min() >= 0.5 * r0 - 1e-4 and inward.norm(dim=1).max() <= r0 + 1e-4
+    assert inward.norm(dim=1).std() > 0.1
+    assert outward.norm(dim=1).min() >= r0 - 1e-4 and outward.norm(dim=1).max() <= 1.5 * r0 + 1e-4
     assert cube.abs().max() <= 0.5 * r0 / 4.0 + 1e-6 and cube.norm(dim=1).max() <= 0.5 * r0 + 1e-4
     # the authors' code: α·E(x), α ~ U(0, δ) — same direction, at most half the norm
-    scaled = atypical_latents(z, "scaled", 0.5, radius, torch.Generator().manual_seed(1))
     alpha = scaled.norm(dim=1) / z.norm(dim=1)
     assert alpha.min() >= 0 and alpha.max() <= 0.5 + 1e-6 and alpha.std() > 0.1
     torch.testing.assert_close(scaled, z * alpha[:, None])

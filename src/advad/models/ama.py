@@ -10,8 +10,8 @@ min-max objective of Eq. 2: min_{E,G} max_{D ∈ Lip-1} L_normal − λ_neg L_ne
 x̂_inter = G(Σ α_i E(x_i) / Σ α_i), α_i ~ U(0, 0.5), k = 3 rows (§3.2 "Simplex Interpolation"), judged
 by the same critic against each of x_1..x_k. Q (§3.2 "Atypical Selection", Fig. 3): images G(z_neg) of
 latents drawn between the spheres of radii √d and √d − δ ("inward") or √d + δ ("outward"), in a
-cube around the origin (Sipple's variant), or shrunk codes α·E(x) (the authors' code); with known anomalies (`fit(X, y)`, y = 1) Q is the real
-anomalies instead (§3.3 "Semi-Supervised case").
+cube around the origin (Sipple's variant), or shrunk codes α·E(x) (the authors' code); with known
+anomalies (`fit(X, y)`, y = 1) Q is the real anomalies instead (§3.3 "Semi-Supervised case").
 
 Scores: the R-score R(x) = ‖f(x, x) − f(x, G(E(x)))‖₁ (Eq. 5) and the A-score (Eq. 6), the density of
 R(x) under a Gaussian fitted to the training R-scores. Low density is anomalous on *both* sides (R far
