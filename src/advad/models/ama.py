@@ -9,9 +9,9 @@ min-max objective of Eq. 2: min_{E,G} max_{D ∈ Lip-1} L_normal − λ_neg L_ne
 
 x̂_inter = G(Σ α_i E(x_i) / Σ α_i), α_i ~ U(0, 0.5), k = 3 rows (§3.2 "Simplex Interpolation"), judged
 by the same critic against each of x_1..x_k. Q (§3.2 "Atypical Selection", Fig. 3): images G(z_neg) of
-latents drawn between the spheres of radii √d and √d − δ ("inward") or √d + δ ("outward"), in a
-cube around the origin (Sipple's variant), or shrunk codes α·E(x) (the authors' code); with known
-anomalies (`fit(X, y)`, y = 1) Q is the real anomalies instead (§3.3 "Semi-Supervised case").
+shrunk codes α·E(x), α ~ U(0, δ) (the default: the authors' code, which calls it "inward"), or
+latents drawn between the spheres of radii √d and √d − δ ("inward", the paper's text) or √d + δ
+("outward"), or in a cube around the origin (Sipple's variant); with known anomalies (`fit(X, y)`, y = 1) Q is the real anomalies instead (§3.3 "Semi-Supervised case").
 
 Scores: the R-score R(x) = ‖f(x, x) − f(x, G(E(x)))‖₁ (Eq. 5) and the A-score (Eq. 6), the density of
 R(x) under a Gaussian fitted to the training R-scores. Low density is anomalous on *both* sides (R far
@@ -83,9 +83,11 @@ class AMA(MirroredDetector):
         applies to the 10 % of each batch that are negatives, averaged with the 90 % normal rows, so
         5 · 0.1 / 0.9 ≈ 0.56 against L_normal; 5 taken literally let L_neg dominate the autoencoder's
         loss, see docs/models/ama.md).
-    atypical : ``"inward"`` (shell between √d − δ and √d), ``"outward"`` (√d to √d + δ), ``"cube"``
-        (uniform in a cube whose corners touch the inner sphere), ``"scaled"`` (α·E(x),
-        α ~ U(0, δ): what the authors' code samples), ``"none"``. See `atypical_latents`.
+    atypical : ``"scaled"`` (default: α·E(x), α ~ U(0, δ), what the authors' code samples; the paper's
+        shell lies far outside the codes that λ_reg ‖E(x)‖ shrinks, see docs/models/ama.md),
+        ``"inward"`` (the paper's shell between √d − δ and √d), ``"outward"`` (√d to √d + δ),
+        ``"cube"`` (uniform in a cube whose corners touch the inner sphere), ``"none"``. See
+        `atypical_latents`.
     atypical_delta : δ as a fraction of √d (0.5); for ``"scaled"`` the largest α.
     atypical_radius : ``"sqrt_d"`` (the paper's √d) or ``"data"`` (the batch's mean ‖E(x)‖ in place of
         √d: the shell follows where the encodings really are).
@@ -115,7 +117,7 @@ class AMA(MirroredDetector):
     def __init__(self, contamination: float = 0.1, architecture: str = "auto", latent_dim: int | None = None,
                  epochs: int | None = None, batch_size: int | None = None, learning_rate: float | None = None,
                  optimizer: str | None = None, mirrored: bool = True, lambda_inter: float = 0.2, k: int = 3,
-                 lambda_reg: float = 1.0, lambda_neg: float = 0.5, atypical: str = "inward",
+                 lambda_reg: float = 1.0, lambda_neg: float = 0.5, atypical: str = "scaled",
                  atypical_delta: float = 0.5, atypical_radius: str = "sqrt_d", atypical_fraction: float = 0.1,
                  atypical_start: float = 0.1, score: str = "a", lipschitz: str = "gp", gp_weight: float = 10.0,
                  n_critic: int = 5, selection: str = "last", selection_start: float = 0.6,
