@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import platform
 import sys
 import traceback
 from collections import defaultdict
@@ -186,7 +187,22 @@ def run_cell(cell: Cell) -> dict:
         run["error"] = f"{type(err).__name__}: {err}"
         run["traceback"] = traceback.format_exc(limit=4)
     run["advad_version"] = __version__
+    run["host"] = host_description()
     return run
+
+
+def host_description() -> dict:
+    """What besides the code decides a run's last digits: the processor (float kernels differ between
+    CPU models, and GAN training amplifies the difference to a seed's worth) and the torch version."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    import torch
+
+    return {"cpu": cpu, "torch": torch.__version__}
 
 
 # ---------------------------------------------------------------------------------------- executors
