@@ -189,17 +189,22 @@ def test_scorers_refuse_the_options_they_cannot_run(name, param, value, fitted, 
 
 
 def test_each_model_compiles_into_its_own_cache(fitted, easy, monkeypatch):
-    """torch keeps at most `cache_size_limit` compiled variants per code object and then runs eagerly
-    without an error: two models compiled one after the other must not share that budget."""
+    """torch keeps at most `recompile_limit` compiled variants per code object and then runs eagerly
+    without an error: two models compiled one after the other must not share that budget. With a limit of
+    1 and `fail_on_recompile_limit_hit` a shared budget raises; each model must add a compiled graph."""
     import torch._dynamo
+    from torch._dynamo.utils import counters
 
-    monkeypatch.setattr(torch._dynamo.config, "cache_size_limit", 1)
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
+    monkeypatch.setattr(torch._dynamo.config, "fail_on_recompile_limit_hit", True)
     _, X_test, _ = easy
     for name in ("deepsvdd", "ae"):
         det = copy.deepcopy(fitted[name]).set_params(score_dtype="bfloat16")
         eager = det.decision_function(X_test)
+        graphs = counters["stats"]["unique_graphs"]
         compiled = det.set_params(score_compile=True).decision_function(X_test)
-        assert not np.array_equal(compiled, eager), f"{name} was scored eagerly"
+        assert counters["stats"]["unique_graphs"] > graphs, f"{name} was scored eagerly"
+        np.testing.assert_allclose(compiled, eager, rtol=1e-2, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", TORCH_MODELS)
@@ -256,11 +261,10 @@ def test_images_fit_score_and_survive_save_load(name, tmp_path):
 
 # Known finding (docs/reliability.md): on the easy set AMA with 6 labelled anomalies ranks *worse* than
 # without them (AUROC 0.19 / 0.76 / 0.80 / 0.37 on seeds 0–3 vs 0.87–1.00 unlabelled, also at 30 epochs).
-KNOWN_Y_FAILURES = {
-    "ama": "labelled anomalies lower AMA's AUROC on the easy set (see docs/reliability.md)",
-    "arn": "labelled anomalies lower ARN's AUROC on the easy set on seeds 0-1 (0.751, 0.687; 1.0 without y)"
-           " with the packages of 2026-12-02 (see docs/reliability.md)",
-}
+KNOWN_Y_FAILURES = {"ama": "labelled anomalies lower AMA's AUROC on the easy set (see docs/reliability.md)"}
+# ARN at 10 epochs sits on the margin with labelled anomalies (seed 0: 0.751 or 0.776 depending on the
+# machine); at 30 epochs its generator reaches them and seeds 0-2 give 0.97 / 0.89 / 1.00.
+Y_BUDGET_OVERRIDES: dict[str, dict] = {"arn": {"epochs": 30}}
 
 
 @pytest.mark.parametrize("name", [
@@ -272,7 +276,8 @@ def test_known_anomalies_in_y_are_used(name, easy):
     known = rng.normal(loc=8.0, size=(6, 4)).astype(np.float32)
     aurocs = []
     for seed in (0, 1, 2):  # a property of the method, not of one lucky seed
-        det = fit_tiny(name, np.vstack([X, known]), seed=seed, y=np.r_[np.zeros(len(X)), np.ones(6)])
+        det = fit_tiny(name, np.vstack([X, known]), seed=seed, y=np.r_[np.zeros(len(X)), np.ones(6)],
+                       **Y_BUDGET_OVERRIDES.get(name, {}))
         s = det.decision_function(X_test)
         assert np.isfinite(s).all()
         aurocs.append(roc_auc_score(y_test, s))
