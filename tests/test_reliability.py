@@ -188,23 +188,22 @@ def test_scorers_refuse_the_options_they_cannot_run(name, param, value, fitted, 
         det.fit(easy[0])
 
 
-def test_each_model_compiles_into_its_own_cache(fitted, easy, monkeypatch):
+def test_each_model_compiles_into_its_own_cache(fitted, easy):
     """torch keeps at most `recompile_limit` compiled variants per code object and then runs eagerly
     without an error: two models compiled one after the other must not share that budget. With a limit of
     1 and `fail_on_recompile_limit_hit` a shared budget raises; each model must add a compiled graph."""
     import torch._dynamo
     from torch._dynamo.utils import counters
 
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
-    monkeypatch.setattr(torch._dynamo.config, "fail_on_recompile_limit_hit", True)
     _, X_test, _ = easy
-    for name in ("deepsvdd", "ae"):
-        det = copy.deepcopy(fitted[name]).set_params(score_dtype="bfloat16")
-        eager = det.decision_function(X_test)
-        graphs = counters["stats"]["unique_graphs"]
-        compiled = det.set_params(score_compile=True).decision_function(X_test)
-        assert counters["stats"]["unique_graphs"] > graphs, f"{name} was scored eagerly"
-        np.testing.assert_allclose(compiled, eager, rtol=1e-2, atol=1e-6)
+    with torch._dynamo.config.patch(recompile_limit=1, fail_on_recompile_limit_hit=True):
+        for name in ("deepsvdd", "ae"):
+            det = copy.deepcopy(fitted[name]).set_params(score_dtype="bfloat16")
+            eager = det.decision_function(X_test)
+            graphs = counters["stats"]["unique_graphs"]
+            compiled = det.set_params(score_compile=True).decision_function(X_test)
+            assert counters["stats"]["unique_graphs"] > graphs, f"{name} was scored eagerly"
+            np.testing.assert_allclose(compiled, eager, rtol=1e-2, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", TORCH_MODELS)
