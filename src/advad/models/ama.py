@@ -11,7 +11,8 @@ x̂_inter = G(Σ α_i E(x_i) / Σ α_i), α_i ~ U(0, 0.5), k = 3 rows (§3.2 "Si
 by the same critic against each of x_1..x_k. Q (§3.2 "Atypical Selection", Fig. 3): images G(z_neg) of
 shrunk codes α·E(x), α ~ U(0, δ) (the default: the authors' code, which calls it "inward"), or
 latents drawn between the spheres of radii √d and √d − δ ("inward", the paper's text) or √d + δ
-("outward"), or in a cube around the origin (Sipple's variant); with known anomalies (`fit(X, y)`, y = 1) Q is the real anomalies instead (§3.3 "Semi-Supervised case").
+("outward"), or in a cube around the origin (Sipple's variant); with known anomalies (`fit(X, y)`,
+y = 1) Q is the real anomalies instead (§3.3 "Semi-Supervised case").
 
 Scores: the R-score R(x) = ‖f(x, x) − f(x, G(E(x)))‖₁ (Eq. 5) and the A-score (Eq. 6), the density of
 R(x) under a Gaussian fitted to the training R-scores. Low density is anomalous on *both* sides (R far
