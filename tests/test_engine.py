@@ -69,6 +69,15 @@ def test_resume_from_checkpoint_equals_uninterrupted(tmp_path):
         _make(0, epochs=4, ckpt=Checkpoint(tmp_path, resume=True, fingerprint="g")).fit(X)
 
 
+def test_checkpoint_min_interval_skips_writes_within_it(tmp_path):
+    """`min_interval`: no write sooner than that after the fit's start or the last write (short fits
+    write nothing); 0 writes at every epoch."""
+    for folder, interval in (("often", 0.0), ("rarely", 3600.0)):
+        _make(0, epochs=3, ckpt=Checkpoint(tmp_path / folder, min_interval=interval)).fit(X)
+    assert (tmp_path / "often" / "checkpoint.safetensors").is_file()
+    assert not (tmp_path / "rarely").exists()
+
+
 def test_selector_keeps_best_epoch():
     values = iter([3.0, 1.0, 2.0, 5.0])
     seen = {}

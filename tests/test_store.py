@@ -140,3 +140,36 @@ def test_several_presets_share_their_common_runs(tmp_path):
     both = run_bench(paper="alad:table2,maesi:table2", models=["iforest"], datasets=["arrhythmia"], seeds=1,
                      budget="smoke", out=tmp_path, progress=False, log=messages.append)
     assert [(r["model"], r["dataset"], r["paper"]) for r in both["runs"]] == [("iforest", "arrhythmia", "alad:table2")]
+
+
+def _killable_sweep(folder):  # a child process: checkpoints after every epoch of the one long fit
+    run_bench(**LONG_FIT, out=folder, progress=False, checkpoint_interval=0)
+
+
+LONG_FIT = dict(models=["ae"], datasets=["breast-cancer"], seeds=1, budget="smoke", params={"epochs": 400})
+
+
+def test_sweep_killed_mid_fit_resumes_that_fit(tmp_path, monkeypatch):
+    """`advad bench --out` SIGKILLed inside a fit: the fit's checkpoint is left under out/checkpoints/<key>,
+    the rerun resumes it (not a fresh fit) to the metrics of an uninterrupted sweep, then deletes it."""
+    import advad.engine
+
+    reference = run_bench(**LONG_FIT, out=tmp_path / "reference", progress=False)
+    assert not (tmp_path / "reference" / "checkpoints").exists()
+    killed = tmp_path / "killed"
+    child = multiprocessing.get_context("spawn").Process(target=_killable_sweep, args=(killed,))
+    child.start()
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(killed.glob("checkpoints/*/0/checkpoint.safetensors")):
+        time.sleep(0.05)
+    time.sleep(0.5)  # a few epochs more
+    os.kill(child.pid, signal.SIGKILL)
+    child.join()
+    assert list(killed.glob("checkpoints/*/0/checkpoint.safetensors")) and not ResultStore(killed).runs()
+    resumed = []
+    original = advad.engine.Trainer._try_resume
+    monkeypatch.setattr(advad.engine.Trainer, "_try_resume", lambda self: resumed.append(original(self)) or resumed[-1])
+    rerun = run_bench(**LONG_FIT, out=killed, progress=False)
+    assert resumed == [True]
+    assert [r["metrics"] for r in rerun["runs"]] == [r["metrics"] for r in reference["runs"]]
+    assert not (killed / "checkpoints").exists()

@@ -9,10 +9,12 @@ already stored, so a killed sweep resumes where it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import platform
+import shutil
 import sys
 import traceback
 from collections import defaultdict
@@ -27,10 +29,11 @@ from tqdm import tqdm
 from advad import __version__
 from advad.data import dataset_status, list_datasets, load_dataset
 from advad.models import get_model_class, list_models, make_detector
-from advad.protocols import PER_CLASS, get_protocol, resolve_conventions
+from advad.protocols import PER_CLASS, checkpointed_fits, get_protocol, resolve_conventions
 from advad.store import ResultStore
 
 BUDGETS = ("smoke", "quick", "paper")
+CHECKPOINT_FOLDER = "checkpoints"  # in a sweep's --out folder: the checkpoints of the fits under way
 EXECUTORS = ("local", "ray")
 
 
@@ -154,8 +157,10 @@ def setting_labels(cell: Cell) -> tuple[str, str | None]:
     return _label({**cell.params, **extra}), task
 
 
-def run_cell(cell: Cell) -> dict:
-    """Fit and score one cell; the run record of SPEC §4 (with `error` instead of metrics on failure)."""
+def run_cell(cell: Cell, checkpoints: tuple[str, float] | None = None) -> dict:
+    """Fit and score one cell; the run record of SPEC §4 (with `error` instead of metrics on failure).
+    With `checkpoints` (folder, seconds), its PyTorch fits checkpoint to and resume from folder/<cell key>,
+    writing at most every that many seconds."""
     cls = get_model_class(cell.model)
     run = {"model": cell.model, "dataset": cell.dataset, "protocol": cell.protocol, "seed": cell.seed,
            "budget": cell.budget, "key": cell.key, "params_hash": cell.params_hash}
@@ -179,7 +184,9 @@ def run_cell(cell: Cell) -> dict:
             detectors.append(make_detector(cell.model, **params))
             return detectors[-1]
 
-        run.update(get_protocol(cell.protocol)(factory, dataset, cell.seed, **conventions))
+        resumable = checkpointed_fits(Path(checkpoints[0]) / cell.key, checkpoints[1]) if checkpoints else None
+        with resumable or contextlib.nullcontext():
+            run.update(get_protocol(cell.protocol)(factory, dataset, cell.seed, **conventions))
         device = getattr(detectors[-1], "device_", None) if detectors else None
         run["device"] = str(device) if device is not None else "cpu"
     except Exception as err:  # one failing run must not lose the sweep
@@ -215,16 +222,16 @@ def _limit_threads(jobs: int) -> None:
     torch.set_num_threads(threads)
 
 
-def _execute_local(cells: list[Cell], jobs: int) -> Iterator[dict]:
+def _execute_local(cells: list[Cell], jobs: int, checkpoints: tuple[str, float] | None = None) -> Iterator[dict]:
     if jobs <= 1:
         for cell in cells:
-            yield run_cell(cell)
+            yield run_cell(cell, checkpoints)
         return
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no forked torch / OpenMP state
     with ProcessPoolExecutor(jobs, mp_context=context, initializer=_limit_threads, initargs=(jobs,)) as pool:
-        futures = [pool.submit(run_cell, cell) for cell in cells]
+        futures = [pool.submit(run_cell, cell, checkpoints) for cell in cells]
         for future in as_completed(futures):
             yield future.result()
 
@@ -244,9 +251,11 @@ def _execute_ray(cells: list[Cell], address: str | None, gpus: float = 0.0) -> I
 
 
 def execute(cells: list[Cell], executor: str = "local", jobs: int = 1, ray_address: str | None = None,
-            ray_gpus: float = 0.0) -> Iterable[dict]:
+            ray_gpus: float = 0.0, checkpoints: tuple[str, float] | None = None) -> Iterable[dict]:
+    """The run records of `cells`, in the order they finish. `checkpoints` (local executor only: Ray
+    workers may not share this file system): where fits checkpoint and resume, and how often (seconds)."""
     if executor == "local":
-        return _execute_local(cells, jobs)
+        return _execute_local(cells, jobs, checkpoints)
     if executor == "ray":
         return _execute_ray(cells, ray_address, ray_gpus)
     raise ValueError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
@@ -257,14 +266,18 @@ def run_bench(models: list[str] | None = None, datasets: list[str] | None = None
               seeds: int | list[int] | None = 5, budget: str = "quick", params: dict[str, Any] | None = None,
               protocol_params: dict[str, Any] | None = None, out: str | Path | None = None,
               progress: bool = True, log: Callable[[str], None] | None = None, paper: str | None = None,
-              executor: str = "local", jobs: int = 1, ray_address: str | None = None, ray_gpus: float = 0.0) -> dict:
+              executor: str = "local", jobs: int = 1, ray_address: str | None = None, ray_gpus: float = 0.0,
+              checkpoint_interval: float = 60.0) -> dict:
     """Run a sweep and return {"runs": [...], "summary": [...]}.
 
     `params` override model parameters in every run (after the model's budget defaults);
     `protocol_params` override protocol conventions; `paper` runs paper tables' presets instead
     (``"alad:table2"``, several comma-separated, or ``"all"``; restricted to `models` / `datasets` when
     they are given). A failing run is recorded with its error and the sweep goes on; `summary`
-    covers the successful runs. With `out`, the runs already stored there are not run again.
+    covers the successful runs. With `out`, the runs already stored there are not run again, and (local
+    executor) PyTorch fits checkpoint every `checkpoint_interval` seconds to `out`/checkpoints/<run key>
+    (shorter fits write none): a sweep killed mid-fit resumes that fit, to the same result; a run's
+    checkpoints are deleted once it ends.
     """
     log = log or (lambda message: print(message, file=sys.stderr))
     if budget not in BUDGETS:
@@ -288,15 +301,22 @@ def run_bench(models: list[str] | None = None, datasets: list[str] | None = None
     wanted = {cell.key for cell in cells}
     runs = [run for run in store.runs() if run["key"] in wanted and "error" not in run] if store else []
     bar = tqdm(total=len(todo), desc="bench", unit="run", file=sys.stderr, disable=not progress, dynamic_ncols=True)
-    for run in execute(todo, executor, jobs, ray_address, ray_gpus):
+    checkpoints = Path(out) / CHECKPOINT_FOLDER if out and executor == "local" else None
+    plan_checkpoints = (str(checkpoints), float(checkpoint_interval)) if checkpoints else None
+    for run in execute(todo, executor, jobs, ray_address, ray_gpus, plan_checkpoints):
         if store:
             store.add(run)
+        if checkpoints:  # only a killed run leaves checkpoints: a failed one starts afresh next time
+            shutil.rmtree(checkpoints / run["key"], ignore_errors=True)
         runs.append(run)
         if "error" in run:
             log(f"advad bench: {run['model']} on {run['dataset']} seed {run['seed']} failed: {run['error']}")
         bar.set_postfix_str(f"{run['model']} {run['dataset']} {run.get('task') or ''} seed {run['seed']}".replace("  ", " "))
         bar.update()
     bar.close()
+    if checkpoints:
+        with contextlib.suppress(OSError):  # not empty: another sweep on this store is writing to it
+            checkpoints.rmdir()
     order = {cell.key: n for n, cell in enumerate(cells)}
     runs.sort(key=lambda run: order[run["key"]])
     return {"runs": runs, "summary": summarize(runs)}

@@ -252,13 +252,16 @@ class Selector:
 
 @dataclass
 class Checkpoint:
-    """Where and how often the engine saves its state. `fingerprint` ties a checkpoint to the data
-    and parameters: resuming with another one raises `CheckpointError` instead of mixing runs."""
+    """Where and how often the engine saves its state: every `every` epochs and at the last, but not
+    within `min_interval` seconds of the fit's start or the previous save (so short fits write nothing).
+    `fingerprint` ties a checkpoint to the data and parameters: resuming with another one raises
+    `CheckpointError` instead of mixing runs."""
 
     directory: str | os.PathLike
     every: int = 1
     resume: bool = False
     fingerprint: str = ""
+    min_interval: float = 0.0
 
     @property
     def path(self) -> Path:
@@ -533,6 +536,7 @@ class Trainer:
         bs = max(1, min(self.batch_size, n))
         iters = self.iterations_per_epoch or iterations_per_epoch(n, self.batch_size)
         resumed = self._try_resume()
+        self._last_save = time.monotonic()
         if self.epoch >= self.epochs:  # a complete checkpoint: the result is already there
             self._finish()
             return self
@@ -607,8 +611,11 @@ class Trainer:
         self.history.append(record)
         if self.on_epoch_end is not None:
             self.on_epoch_end(self, epoch)
-        if self.checkpoint is not None and (epoch % self.checkpoint.every == 0 or epoch == self.epochs):
+        ck = self.checkpoint
+        if ck is not None and (epoch % ck.every == 0 or epoch == self.epochs) and \
+                time.monotonic() - self._last_save >= ck.min_interval:
             self._save_checkpoint()
+            self._last_save = time.monotonic()
 
     def _rollback_point(self) -> dict[str, Any]:
         """What a rollback restores: networks, moving averages and optimiser states (incl. learning rates)."""

@@ -7,9 +7,12 @@ protocol's defaults, the dataset's paper, the model's paper and the user, and re
 
 from __future__ import annotations
 
+import contextlib
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
@@ -19,6 +22,28 @@ from advad.base import BaseDetector
 from advad.data import Dataset, load_dataset
 
 DetectorFactory = Callable[[], BaseDetector]
+
+
+@dataclass
+class _Checkpoints:
+    folder: Path
+    min_interval: float
+    fits: int = 0
+
+
+_CHECKPOINTS: ContextVar[_Checkpoints | None] = ContextVar("advad_checkpoints", default=None)
+
+
+@contextlib.contextmanager
+def checkpointed_fits(folder: str | Path, min_interval: float = 60.0) -> Iterator[None]:
+    """Within this block the protocols' fits of PyTorch detectors write checkpoints to `folder`/<n> (the
+    n-th such fit), at most every `min_interval` seconds, and resume from one already there: a run killed
+    mid-fit restarts where its last checkpoint left it, with the same result (``advad bench --out``)."""
+    token = _CHECKPOINTS.set(_Checkpoints(Path(folder), float(min_interval)))
+    try:
+        yield
+    finally:
+        _CHECKPOINTS.reset(token)
 
 # Per-dataset conventions of the papers that defined the tabular top-k protocol (DAGMM / ALAD):
 # 50/50 split; KDD99's test set resampled to 20 % anomalies as the ALAD reference code does.
@@ -91,9 +116,14 @@ def _fit_and_score(factory: DetectorFactory, split: Split) -> tuple[BaseDetector
     """Fit on the train rows, score the test rows; timings, sizes and the report's diagnostics. A split
     with validation rows hands them to detectors that select their epoch on labelled data."""
     detector = factory()
-    fit_kwargs = {}
+    fit_kwargs: dict[str, Any] = {}
     if split.X_val is not None and detector.accepts_validation:
         fit_kwargs["validation_data"] = (split.X_val, split.y_val)
+    checkpoints = _CHECKPOINTS.get()
+    if checkpoints is not None and "checkpoint_dir" in detector.get_params(deep=False):
+        fit_kwargs.update(checkpoint_dir=str(checkpoints.folder / str(checkpoints.fits)), resume=True,
+                          checkpoint_interval=checkpoints.min_interval)
+        checkpoints.fits += 1
     start = time.perf_counter()
     detector.fit(split.X_train, split.fit_labels, **fit_kwargs)
     fit_seconds = time.perf_counter() - start

@@ -171,10 +171,13 @@ class TorchDetector(BaseDetector):
         return bool(verbose)
 
     def _fit(self, X: np.ndarray, y: np.ndarray | None, *, resume: bool = False,
-             checkpoint_dir: str | None = None, on_divergence: str | None = None) -> None:
+             checkpoint_dir: str | None = None, checkpoint_interval: float = 0.0,
+             on_divergence: str | None = None) -> None:
         """``on_divergence`` (a fit keyword, or a detector parameter of that name): ``"raise"`` (default)
         stops at a NaN/inf loss; ``"rollback"`` restores the last good epoch and halves the learning rates
-        (at most 3 times, then raises). The rollbacks made are listed in ``rollbacks_``."""
+        (at most 3 times, then raises). The rollbacks made are listed in ``rollbacks_``.
+        ``checkpoint_interval``: seconds between checkpoint writes at the least (0: every
+        ``checkpoint_every`` epochs; ``advad bench`` uses 60, so short fits write none)."""
         on_divergence = on_divergence or getattr(self, "on_divergence", "raise")
         if on_divergence not in ("raise", "rollback"):
             raise InputError(f"on_divergence must be 'raise' or 'rollback'; got {on_divergence!r}")
@@ -197,7 +200,8 @@ class TorchDetector(BaseDetector):
         checkpoint = None
         if checkpoint_dir is not None:
             checkpoint = Checkpoint(checkpoint_dir, every=int(getattr(self, "checkpoint_every", 1) or 1),
-                                    resume=resume, fingerprint=self._fingerprint(Xp, device))
+                                    resume=resume, fingerprint=self._fingerprint(Xp, device),
+                                    min_interval=float(checkpoint_interval))
         elif resume:
             raise InputError("fit(resume=True) needs a checkpoint folder: set checkpoint_dir=... on the "
                              "detector or pass fit(X, resume=True, checkpoint_dir=...)")
