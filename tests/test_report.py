@@ -39,6 +39,21 @@ def test_scoreboard_puts_the_papers_value_beside_ours():
     assert coverage["measured"] == 1 and coverage["missing"] + coverage["unavailable"] == coverage["cells"] - 1
 
 
+def test_scoreboard_tells_failed_cells_from_cells_not_run():
+    """A cell whose every run failed (covertype has too few anomalies for 5 % contamination) is not "not
+    run yet": the overview counts it apart, with the error, so nobody re-runs it expecting numbers."""
+    error = "ValueError: covertype has 2747 anomalies; cannot move 11332 into train"
+    failed = [{"model": "arn", "dataset": "covertype", "protocol": "contamination", "task": "p=0.05", "seed": s,
+               "budget": "quick", "params": {"epochs": 20}, "error": error} for s in range(2)]
+    ok = {"model": "arn", "dataset": "covertype", "protocol": "contamination", "task": "p=0.01", "seed": 0,
+          "budget": "quick", "params": {"epochs": 20}, "conventions": {"p": 0.01},
+          "metrics": {"auroc": 0.7}}
+    coverage = {s["title"]: s for s in scoreboard([*failed, ok])}["arn:table3"]["coverage"]
+    assert coverage["failed"] == 1 and coverage["failed_labels"] == [f"arn on covertype (p=0.05) — {error}"]
+    assert not any("covertype (p=0.05)" in label for label in coverage["missing_labels"])
+    assert coverage["measured"] + coverage["failed"] + coverage["missing"] + coverage["unavailable"] == coverage["cells"]
+
+
 def test_scoreboard_assigns_variants_to_their_cells():
     def run(variant, f1, dataset="thyroid", protocol="topk"):
         return {"model": "rcgan", "dataset": dataset, "protocol": protocol, "seed": 0, "variant": variant,

@@ -62,13 +62,13 @@ def _cell_of(run: dict, params: dict, cells: list[dict]) -> dict | None:
     cell's model parameters (the preset's and its variant's) among the run's effective `params`. A run
     with extra settings, e.g. a shorter budget, still measures the cell and keeps its own label; the
     most specific cell (most parameters away from the model's defaults) wins (``penalty=null`` over ``""``)."""
-    conventions = run.get("conventions") or {}
+    conventions = run.get("conventions")  # none in a failed run's record: its task decides
     best = None
     for cell in cells:
         if (cell["model"], cell["dataset"], cell["protocol"], cell["task"]) != (
                 run["model"], run["dataset"], run["protocol"], run.get("task") or ""):
             continue
-        if any(conventions.get(k) != v for k, v in cell["protocol_params"].items()):
+        if conventions is not None and any(conventions.get(k) != v for k, v in cell["protocol_params"].items()):
             continue
         if all(k in params and params[k] == v for k, v in cell["params"].items()):
             if best is None or _specificity(cell) > _specificity(best):
@@ -101,31 +101,38 @@ def _available(dataset: str) -> bool:
         return False
 
 
-def _coverage(cells: list[dict], measured: set[tuple]) -> dict:
-    """How much of a paper table the runs cover: cells measured, cells whose data is not on this machine,
-    cells not run yet (per model and data set; per-class tables count classes)."""
+def _coverage(cells: list[dict], measured: set[tuple], failed: dict[tuple, str]) -> dict:
+    """How much of a paper table the runs cover: cells measured, cells whose every run failed (`failed`:
+    cell key → error), cells whose data is not on this machine, cells not run yet (per model and data
+    set; per-class tables count classes)."""
     missing: dict[tuple, list[dict]] = defaultdict(list)
     unavailable: dict[tuple, list[dict]] = defaultdict(list)
+    errored: dict[tuple, list[dict]] = defaultdict(list)
     available = {name: _available(name) for name in {cell["dataset"] for cell in cells}}
     for cell in cells:
-        if _cell_key(cell) in measured:
+        key = _cell_key(cell)
+        if key in measured:
             continue
         group = (cell["model"], cell["variant"], cell["dataset"])
-        (missing if available[cell["dataset"]] else unavailable)[group].append(cell)
+        if key in failed:
+            errored[group + (failed[key],)].append(cell)
+        else:
+            (missing if available[cell["dataset"]] else unavailable)[group].append(cell)
 
     def labels(groups: dict[tuple, list[dict]]) -> list[str]:
         out = []
-        for (model, variant, dataset), members in groups.items():
+        for (model, variant, dataset, *error), members in groups.items():
             label = f"{model}{f' [{variant}]' if variant else ''} on {dataset}"
             per_class = [c for c in members if "_class=" in c["task"]]
             if per_class:
                 label += f" ({len(per_class)} classes)"
             elif any(c["task"] for c in members):
                 label += f" ({', '.join(c['task'] for c in members)})"
-            out.append(label)
+            out.append(label + "".join(f" — {message}" for message in error))
         return out
 
     return {"cells": len(cells), "measured": len(measured),
+            "failed": sum(map(len, errored.values())), "failed_labels": labels(errored),
             "unavailable": sum(map(len, unavailable.values())), "unavailable_labels": labels(unavailable),
             "missing": sum(map(len, missing.values())), "missing_labels": labels(missing)}
 
@@ -149,6 +156,7 @@ def scoreboard(runs: list[dict]) -> list[dict]:
     except Exception:  # the references ship with advad; a broken install still gets our numbers
         refs = None
     done = [run for run in runs if "error" not in run]
+    failures = [(run, _effective_params(run)) for run in runs if "error" in run]
     in_a_table: set[int] = set()
     sections = []
     table_cells = {table: preset_runs(table) for table in list_presets()}
@@ -164,6 +172,8 @@ def scoreboard(runs: list[dict]) -> list[dict]:
                 specificity[id(run)] = max(specificity[id(run)], _specificity(cell))
     for table, pairs in matched.items():
         members, cell_variant, measured = [], {}, set()
+        failed = {_cell_key(cell): run["error"] for run, run_params in failures
+                  if (cell := _cell_of(run, run_params, table_cells[table])) is not None}
         for run, cell in pairs:
             if cell is None or _specificity(cell) < specificity[id(run)]:
                 continue
@@ -172,7 +182,7 @@ def scoreboard(runs: list[dict]) -> list[dict]:
             measured.add(_cell_key(cell))
             cell_variant[(run["model"], run.get("variant") or "", run["dataset"])] = cell["variant"]
         sections.append({"title": table, "rows": _summary_rows(members, refs, table, cell_variant) if members else [],
-                         "coverage": _coverage(table_cells[table], measured)})
+                         "coverage": _coverage(table_cells[table], measured, failed)})
     if not in_a_table:  # no run measures a paper table: no table overview
         sections = []
     by_protocol: dict[str, list[dict]] = defaultdict(list)
@@ -201,6 +211,8 @@ def _coverage_line(coverage: dict) -> str:
     line = f"Cells measured: {coverage['measured']} of {coverage['cells']}."
     if coverage["missing"]:
         line += f" Not run yet ({coverage['missing']}): " + "; ".join(coverage["missing_labels"]) + "."
+    if coverage["failed"]:
+        line += f" Every run failed ({coverage['failed']}): " + "; ".join(coverage["failed_labels"]) + "."
     if coverage["unavailable"]:
         line += (f" Data not on this machine ({coverage['unavailable']}): "
                  + "; ".join(coverage["unavailable_labels"]) + ".")
@@ -382,10 +394,10 @@ def write_report(folders: str | Path | Sequence[str | Path], out: str | Path | N
           "them); the difference is ours minus the first published value.\n"]
     tables = [section for section in sections if section["coverage"]]
     if tables:
-        md += ["\n## The papers' tables\n", "| table | cells measured | not run yet | data not on this machine |",
-               "|---|---|---|---|"]
+        md += ["\n## The papers' tables\n", "| table | cells measured | not run yet | every run failed "
+               "| data not on this machine |", "|---|---|---|---|---|"]
         md += [f"| {t['title']} | {t['coverage']['measured']} of {t['coverage']['cells']} | {t['coverage']['missing']} "
-               f"| {t['coverage']['unavailable']} |" for t in tables]
+               f"| {t['coverage']['failed']} | {t['coverage']['unavailable']} |" for t in tables]
     for section in sections:
         if not section["rows"]:
             continue
@@ -406,10 +418,11 @@ def write_report(folders: str | Path | Sequence[str | Path], out: str | Path | N
              f"(advad {__version__}). Ours: mean ± sample std over seeds (n); difference = ours − paper.</p>"]
     if tables:
         parts.append("<h2>The papers' tables</h2><table><tr><th>table</th><th>cells measured</th><th>not run yet</th>"
-                     "<th>data not on this machine</th></tr>" + "".join(
+                     "<th>every run failed</th><th>data not on this machine</th></tr>" + "".join(
                          f"<tr><td>{html.escape(t['title'])}</td><td>{t['coverage']['measured']} of "
                          f"{t['coverage']['cells']}</td><td>{t['coverage']['missing']}</td>"
-                         f"<td>{t['coverage']['unavailable']}</td></tr>" for t in tables) + "</table>")
+                         f"<td>{t['coverage']['failed']}</td><td>{t['coverage']['unavailable']}</td></tr>"
+                         for t in tables) + "</table>")
     for section in sections:
         if not section["rows"]:
             continue
