@@ -207,6 +207,16 @@ def _summary_rows(runs: list[dict], refs, table: str | None, cell_variant: dict[
     return rows
 
 
+OVERVIEW_HEADER = ("table", "cells measured", "not run yet", "every run failed", "data not on this machine")
+
+
+def _overview_row(table: dict) -> list[str]:
+    """A paper table's line in the report's overview (columns of `OVERVIEW_HEADER`)."""
+    c = table["coverage"]
+    return [table["title"], f"{c['measured']} of {c['cells']}", str(c["missing"]), str(c["failed"]),
+            str(c["unavailable"])]
+
+
 def _coverage_line(coverage: dict) -> str:
     line = f"Cells measured: {coverage['measured']} of {coverage['cells']}."
     if coverage["missing"]:
@@ -394,10 +404,9 @@ def write_report(folders: str | Path | Sequence[str | Path], out: str | Path | N
           "them); the difference is ours minus the first published value.\n"]
     tables = [section for section in sections if section["coverage"]]
     if tables:
-        md += ["\n## The papers' tables\n", "| table | cells measured | not run yet | every run failed "
-               "| data not on this machine |", "|---|---|---|---|---|"]
-        md += [f"| {t['title']} | {t['coverage']['measured']} of {t['coverage']['cells']} | {t['coverage']['missing']} "
-               f"| {t['coverage']['failed']} | {t['coverage']['unavailable']} |" for t in tables]
+        md += ["\n## The papers' tables\n", "| " + " | ".join(OVERVIEW_HEADER) + " |",
+               "|" + "---|" * len(OVERVIEW_HEADER)]
+        md += ["| " + " | ".join(_overview_row(t)) + " |" for t in tables]
     for section in sections:
         if not section["rows"]:
             continue
@@ -417,12 +426,10 @@ def write_report(folders: str | Path | Sequence[str | Path], out: str | Path | N
     parts = [f"<h1>advad scoreboard</h1><p>{len(runs)} runs from <code>{html.escape(source)}</code> "
              f"(advad {__version__}). Ours: mean ± sample std over seeds (n); difference = ours − paper.</p>"]
     if tables:
-        parts.append("<h2>The papers' tables</h2><table><tr><th>table</th><th>cells measured</th><th>not run yet</th>"
-                     "<th>every run failed</th><th>data not on this machine</th></tr>" + "".join(
-                         f"<tr><td>{html.escape(t['title'])}</td><td>{t['coverage']['measured']} of "
-                         f"{t['coverage']['cells']}</td><td>{t['coverage']['missing']}</td>"
-                         f"<td>{t['coverage']['failed']}</td><td>{t['coverage']['unavailable']}</td></tr>"
-                         for t in tables) + "</table>")
+        parts.append("<h2>The papers' tables</h2><table><tr>"
+                     + "".join(f"<th>{html.escape(h)}</th>" for h in OVERVIEW_HEADER) + "</tr>"
+                     + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _overview_row(t)) + "</tr>"
+                               for t in tables) + "</table>")
     for section in sections:
         if not section["rows"]:
             continue
