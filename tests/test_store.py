@@ -103,11 +103,14 @@ def test_jobs_executor_gives_the_same_metrics_as_in_process(tmp_path):
     assert host["cpu"] and host["torch"]
 
 
-def test_ray_executor_gives_the_same_metrics(tmp_path):
+def test_ray_executor_gives_the_same_metrics_as_jobs(tmp_path):
+    """The issue's check: one sweep (a network and a classical model) on Ray and on `--jobs 2`."""
     pytest.importorskip("ray")
-    args = dict(models=["iforest"], datasets=["loop"], seeds=2, budget="smoke", progress=False)
-    assert ([r["metrics"] for r in run_bench(**args)["runs"]]
-            == [r["metrics"] for r in run_bench(**args, executor="ray", out=tmp_path)["runs"]])
+    args = dict(models=["ae", "iforest"], datasets=["loop"], seeds=2, budget="smoke", progress=False)
+    with_jobs = run_bench(**args, jobs=2, out=tmp_path / "jobs")["runs"]
+    on_ray = run_bench(**args, executor="ray", out=tmp_path / "ray")["runs"]
+    assert len(on_ray) == 4
+    assert [r["metrics"] for r in on_ray] == [r["metrics"] for r in with_jobs]
 
 
 @needs_data
