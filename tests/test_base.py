@@ -88,7 +88,8 @@ def test_bad_input_at_fit_gives_clear_error(bad, message):
 
 def test_feature_count_changed_since_fit(blobs):
     detector = IForest(random_state=0).fit(blobs[0])
-    with pytest.raises(InputError, match="X has 4 features, but this IForest was fitted with 5 features"):
+    with pytest.raises(InputError, match="X has 4 features, but this IForest was fitted with 5 features: pass the "
+                                         "columns it was fitted on"):
         detector.decision_function(np.zeros((3, 4)))
     with pytest.raises(InputError, match="NaN"):
         detector.decision_function(np.full((2, 5), np.nan))

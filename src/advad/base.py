@@ -347,9 +347,10 @@ class BaseDetector(BaseEstimator):
         elif tuple(X.shape[1:]) != self.input_shape_:
             if X.ndim == 2 and len(self.input_shape_) == 1:
                 raise InputError(f"X has {X.shape[1]} features, but this {name} was fitted with "
-                                 f"{self.input_shape_[0]} features")
+                                 f"{self.input_shape_[0]} features: pass the columns it was fitted on, in "
+                                 "the same order (or refit it on the new columns)")
             raise InputError(f"X has per-sample shape {tuple(X.shape[1:])}, but this {name} was fitted on "
-                             f"shape {self.input_shape_}")
+                             f"shape {self.input_shape_}: pass samples of that shape (or refit)")
         return X
 
     def _checked_scores(self, X: np.ndarray, fitting: bool) -> np.ndarray:
