@@ -32,6 +32,15 @@ def test_unknown_model_and_bad_param_syntax(capsys):
         main(["bench", "--models", "iforest", "--param", "oops"])
 
 
+def test_misspelt_param_stops_the_sweep_before_any_run(capsys, tmp_path):
+    args = ["bench", "--models", "iforest,ae", "--datasets", "loop", "--seeds", "1", "--budget", "smoke",
+            "--param", "epoch=3", "--no-progress", "--out", str(tmp_path)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "has no parameter(s) ['epoch']" in err and "'epochs'" in err
+    assert not (tmp_path / "results.sqlite").exists()  # nothing ran, nothing was recorded
+
+
 def test_no_command_prints_help(capsys):
     assert main([]) == 2
     assert "bench" in capsys.readouterr().out

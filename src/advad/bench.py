@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from advad import __version__
 from advad.data import dataset_status, list_datasets, load_dataset
-from advad.models import get_model_class, list_models, make_detector
+from advad.models import check_param_names, get_model_class, list_models, make_detector
 from advad.protocols import PER_CLASS, checkpointed_fits, get_protocol, resolve_conventions
 from advad.store import ResultStore
 
@@ -293,6 +293,12 @@ def run_bench(models: list[str] | None = None, datasets: list[str] | None = None
         cells = list(unique.values())
     else:
         cells = plan(models, datasets, protocol, 5 if seeds is None else seeds, budget, params, protocol_params)
+    for model, names in sorted({(cell.model, tuple(sorted(cell.params))) for cell in cells}):
+        try:  # fail fast on a misspelt --param, before any training
+            check_param_names(model, names)
+        except ValueError as err:
+            raise ValueError(f"{err}. Model parameters apply to every model of the sweep: run the models "
+                             "that lack one in a sweep of their own") from None
     for name in sorted({cell.dataset for cell in cells}):
         load_dataset(name)  # fail fast, with the missing-file message, before any training
     store = ResultStore(out) if out else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 from advad.base import BaseDetector
 from advad.serialization import ModelFileError, read_model_file
@@ -40,16 +40,20 @@ def get_model_class(name: str) -> type[BaseDetector]:
                          "or pyod:<ClassName> for an installed PyOD detector") from None
 
 
-def make_detector(name: str, **params: Any) -> BaseDetector:
-    """Build the detector registered as `name` (or `pyod:<Class>`) with keyword parameters."""
-    cls = get_model_class(name)
-    if name.startswith("pyod:"):
-        params = {"detector": name.split(":", 1)[1], **params}
-    valid = cls().get_params(deep=False)
-    unknown = sorted(set(params) - set(valid))
+def check_param_names(name: str, names: Iterable[str]) -> None:
+    """Raise ValueError if model `name` has no parameter called one of `names` (listing the ones it has)."""
+    valid = get_model_class(name)().get_params(deep=False)
+    unknown = sorted(set(names) - set(valid))
     if unknown:
         raise ValueError(f"{name} has no parameter(s) {unknown}; its parameters are {sorted(valid)}")
-    return cls(**params)
+
+
+def make_detector(name: str, **params: Any) -> BaseDetector:
+    """Build the detector registered as `name` (or `pyod:<Class>`) with keyword parameters."""
+    if name.startswith("pyod:"):
+        params = {"detector": name.split(":", 1)[1], **params}
+    check_param_names(name, params)
+    return get_model_class(name)(**params)
 
 
 def load(path: str | os.PathLike) -> BaseDetector:
