@@ -16,7 +16,7 @@ import math
 from collections import defaultdict
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -217,6 +217,16 @@ def _overview_row(table: dict) -> list[str]:
             str(c["unavailable"])]
 
 
+def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """Lines of a Markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+def _html_row(cells: Sequence[str], tag: str = "td") -> str:
+    return "<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>"
+
+
 def _coverage_line(coverage: dict) -> str:
     line = f"Cells measured: {coverage['measured']} of {coverage['cells']}."
     if coverage["missing"]:
@@ -404,17 +414,14 @@ def write_report(folders: str | Path | Sequence[str | Path], out: str | Path | N
           "them); the difference is ours minus the first published value.\n"]
     tables = [section for section in sections if section["coverage"]]
     if tables:
-        md += ["\n## The papers' tables\n", "| " + " | ".join(OVERVIEW_HEADER) + " |",
-               "|" + "---|" * len(OVERVIEW_HEADER)]
-        md += ["| " + " | ".join(_overview_row(t)) + " |" for t in tables]
+        md += ["\n## The papers' tables\n", *_md_table(OVERVIEW_HEADER, map(_overview_row, tables))]
     for section in sections:
         if not section["rows"]:
             continue
         md.append(f"\n## {section['title']}\n")
         if section["coverage"]:
             md.append(_coverage_line(section["coverage"]) + "\n")
-        md += ["| " + " | ".join(HEADER) + " |", "|" + "---|" * len(HEADER)]
-        md += ["| " + " | ".join(_fmt(entry)) + " |" for entry in section["rows"]]
+        md += _md_table(HEADER, map(_fmt, section["rows"]))
     if failures:
         md += ["\n## Failed runs\n"] + [f"- {r['model']} on {r['dataset']} seed {r['seed']}: {r['error']}"
                                          for r in failures]
@@ -426,18 +433,15 @@ def write_report(folders: str | Path | Sequence[str | Path], out: str | Path | N
     parts = [f"<h1>advad scoreboard</h1><p>{len(runs)} runs from <code>{html.escape(source)}</code> "
              f"(advad {__version__}). Ours: mean ± sample std over seeds (n); difference = ours − paper.</p>"]
     if tables:
-        parts.append("<h2>The papers' tables</h2><table><tr>"
-                     + "".join(f"<th>{html.escape(h)}</th>" for h in OVERVIEW_HEADER) + "</tr>"
-                     + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _overview_row(t)) + "</tr>"
-                               for t in tables) + "</table>")
+        parts.append("<h2>The papers' tables</h2><table>" + _html_row(OVERVIEW_HEADER, "th")
+                     + "".join(_html_row(_overview_row(t)) for t in tables) + "</table>")
     for section in sections:
         if not section["rows"]:
             continue
         parts.append(f"<h2>{html.escape(section['title'])}</h2>")
         if section["coverage"]:
             parts.append(f"<p class='coverage'>{html.escape(_coverage_line(section['coverage']))}</p>")
-        parts.append("<table><tr>"
-                     + "".join(f"<th>{html.escape(h)}</th>" for h in HEADER) + "</tr>")
+        parts.append("<table>" + _html_row(HEADER, "th"))
         for entry in section["rows"]:
             cells = _fmt(entry)
             cls = "" if entry["diff"] is None else (" class='below'" if entry["diff"] < -0.02 else " class='ok'")
