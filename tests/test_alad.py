@@ -110,8 +110,8 @@ def test_selection_keeps_epoch_with_lowest_training_score(fitted, tmp_path):
 def test_nan_guard_clear_message(monkeypatch):
     import advad.models.alad as alad_mod
 
-    real = alad_mod._bce
-    monkeypatch.setattr(alad_mod, "_bce", lambda logits, target: real(logits, target) * float("nan"))
+    real = alad_mod.bce
+    monkeypatch.setattr(alad_mod, "bce", lambda logits, target: real(logits, target) * float("nan"))
     X, _, _ = _data(2, n=100)
     with pytest.raises(TrainingDiverged, match=r"step 'D' \(networks dxz, dxx, dzz\).*epoch 1 of 2"):
         ALAD(random_state=0, epochs=2).fit(X)

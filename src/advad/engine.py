@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils import parametrize
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -56,7 +57,7 @@ from advad.serialization import atomic_write_bytes
 __all__ = [
     "TrainingDiverged", "CheckpointError", "UpdateStep", "Selector", "Checkpoint", "Trainer",
     "resolve_device", "configure_threads", "threads", "seeded", "batched_inference", "eval_mode", "data_fingerprint",
-    "frozen_copy",
+    "frozen_copy", "bce",
 ]
 
 CHECKPOINT_FORMAT = 1
@@ -69,6 +70,11 @@ class TrainingDiverged(FloatingPointError):
 
 class CheckpointError(RuntimeError):
     """A checkpoint cannot be used for this fit (other data, other parameters, damaged file)."""
+
+
+def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
+    """Mean sigmoid cross-entropy of `logits` against a constant label (the GAN losses of every method)."""
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
 # --------------------------------------------------------------------------- device, threads, seeds

@@ -13,7 +13,6 @@ import numpy as np
 
 from . import _embedded as E
 from . import _parsers as P
-from ._errors import DatasetNotFoundError
 from ._files import RawFile, data_home, download_file, locate, verify_file
 from .dataset import Dataset
 

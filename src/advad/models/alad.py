@@ -19,7 +19,7 @@ from torch import nn
 
 from advad.base import InputError, number_in, one_of, positive_int
 from advad.data import list_datasets
-from advad.engine import Selector, UpdateStep, eval_mode
+from advad.engine import Selector, UpdateStep, bce, eval_mode
 from advad.models._torch import TorchDetector, image_budget
 from advad.models.registry import register
 from advad.nets import (JointDiscriminator, PairDiscriminator, apply_spectral_norm,
@@ -44,10 +44,6 @@ KDD_MIN_ROWS = 20_000  # tabular training sets at least this large get the KDD99
 KDD_QUICK: dict[str, Any] = {"epochs": 15, "max_train_samples": 200_000, "learning_rate": 1e-4, "ema_warmup": True,
                              "preprocessing": "minmax", "selection": "fm"}
 
-
-def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
-    """Mean sigmoid cross-entropy of `logits` against a constant label."""
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
 @register("alad")
@@ -259,10 +255,10 @@ class ALAD(TorchDetector):
                 x_rec = G(z_enc)
             l_enc, _ = dxz(x, z_enc)
             l_gen, _ = dxz(x_gen, z)
-            loss_xz = _bce(l_enc, 1.0) + _bce(l_gen, 0.0)
+            loss_xz = bce(l_enc, 1.0) + bce(l_gen, 0.0)
             real_xx, _ = dxx(x, x)
             fake_xx, _ = dxx(x, x_rec)
-            loss_xx = _bce(real_xx, 1.0) + _bce(fake_xx, 0.0)
+            loss_xx = bce(real_xx, 1.0) + bce(fake_xx, 0.0)
             logs = {"xz": loss_xz.detach(), "xx": loss_xx.detach()}
             loss = loss_xz + loss_xx
             if dzz is not None:
@@ -270,7 +266,7 @@ class ALAD(TorchDetector):
                     z_rec = E(x_gen)
                 real_zz, _ = dzz(z, z)
                 fake_zz, _ = dzz(z, z_rec)
-                loss_zz = _bce(real_zz, 1.0) + _bce(fake_zz, 0.0)
+                loss_zz = bce(real_zz, 1.0) + bce(fake_zz, 0.0)
                 logs["zz"] = loss_zz.detach()
                 loss = loss + loss_zz
             return loss, logs
@@ -283,16 +279,16 @@ class ALAD(TorchDetector):
             l_enc, _ = dxz(x, z_enc)
             l_gen, _ = dxz(x_gen, z)
             # non-saturating: G wants D_xz to call (G(z), z) real, E wants (x, E(x)) called fake
-            adv = _bce(l_gen, 1.0) + _bce(l_enc, 0.0)
+            adv = bce(l_gen, 1.0) + bce(l_enc, 0.0)
             # cycle terms: (x, G(E(x))) should look like the real pair (x, x). The reference code's
             # matching term on the real pair (x, x) / (z, z) has no gradient for G and E and is omitted.
             fake_xx, _ = dxx(x, x_rec)
-            cost_x = _bce(fake_xx, 1.0)
+            cost_x = bce(fake_xx, 1.0)
             loss = adv + cost_x
             logs = {"adv": adv.detach(), "cycle_x": cost_x.detach()}
             if dzz is not None:
                 fake_zz, _ = dzz(z, E(x_gen))
-                cost_z = _bce(fake_zz, 1.0)
+                cost_z = bce(fake_zz, 1.0)
                 logs["cycle_z"] = cost_z.detach()
                 loss = loss + cost_z
             return loss, logs

@@ -23,12 +23,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from advad.base import number_in, one_of, positive_int
 from advad.data import list_datasets
-from advad.engine import UpdateStep, eval_mode
+from advad.engine import UpdateStep, bce, eval_mode
 from advad.models._torch import TorchDetector, image_budget
 from advad.models.alad import KDD_MIN_ROWS, choose_architecture
 from advad.models.registry import register
@@ -56,9 +55,6 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
         for p, flag in zip(params, previous):
             p.requires_grad_(flag)
 
-
-def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
 @register("anogan")
@@ -193,10 +189,10 @@ class AnoGAN(TorchDetector):
         def d_loss(x: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 fake = G(noise(len(x), x))
-            return _bce(D(x)[0], 1.0) + _bce(D(fake)[0], 0.0)
+            return bce(D(x)[0], 1.0) + bce(D(fake)[0], 0.0)
 
         def g_loss(x: torch.Tensor) -> torch.Tensor:
-            return _bce(D(G(noise(len(x), x)))[0], 1.0)  # non-saturating
+            return bce(D(G(noise(len(x), x)))[0], 1.0)  # non-saturating
 
         return [UpdateStep("D", d_loss, torch.optim.Adam(D.parameters(), lr=lr, betas=betas), ["D"]),
                 UpdateStep("G", g_loss, torch.optim.Adam(G.parameters(), lr=lr, betas=betas), ["G"])]

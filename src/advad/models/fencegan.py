@@ -26,9 +26,9 @@ from torch import nn
 
 from advad.base import InputError, number_in, one_of, positive_int
 from advad.data import list_datasets
-from advad.engine import Trainer, UpdateStep
+from advad.engine import Trainer, UpdateStep, bce
 from advad.models._torch import TorchDetector, image_budget
-from advad.models.ganomaly import BIG_ROWS, bce, conv_widths, dcgan_discriminator
+from advad.models.ganomaly import BIG_ROWS, conv_widths, dcgan_discriminator
 from advad.models.registry import register
 from advad.nets import FeatureDiscriminator, conv_decoder, init_weights, mlp
 

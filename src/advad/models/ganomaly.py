@@ -21,12 +21,11 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from advad.base import one_of, positive_int
 from advad.data import list_datasets
-from advad.engine import UpdateStep
+from advad.engine import UpdateStep, bce
 from advad.models._torch import TorchDetector, image_budget
 from advad.models.registry import register
 from advad.nets import (FeatureDiscriminator, conv_decoder, conv_encoder, conv_encoder_features, conv_plan,
@@ -35,10 +34,6 @@ from advad.nets import (FeatureDiscriminator, conv_decoder, conv_encoder, conv_e
 DISTANCES = ("l1", "mse")
 BIG_ROWS = 40_000  # tabular sets at least this large (KDD99) train on a subsample in the `quick` budget
 
-
-def bce(logits: torch.Tensor, target: float) -> torch.Tensor:
-    """Mean sigmoid cross-entropy of `logits` against a constant label."""
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
 def conv_widths(shape: list[int]) -> tuple[int, ...]:

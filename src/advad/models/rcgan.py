@@ -23,11 +23,10 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from advad.base import InputError, number_in, one_of
-from advad.engine import UpdateStep
+from advad.engine import UpdateStep, bce
 from advad.models.alad import ALAD
 from advad.models.registry import register
 
@@ -59,9 +58,6 @@ def sample_penalty(penalty: str | PenaltyFn, n: int, shape: tuple, generator: to
     raise InputError(f"penalty must be one of {PENALTIES}, a callable (n, shape, generator) -> tensor, "
                      f"or None; got {penalty!r}")
 
-
-def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
 
 
 @register("rcgan")
@@ -236,19 +232,19 @@ class RCGAN(ALAD):
                 x_rec = G(z_enc)
             l_enc, _ = dxz(x, z_enc)
             l_gen, _ = dxz(x_gen, z)
-            loss_xz = _bce(l_enc, 1.0) + _bce(l_gen, 0.0)
+            loss_xz = bce(l_enc, 1.0) + bce(l_gen, 0.0)
             logs = {"xz": loss_xz.detach()}
             if use_penalty:
                 x_pen = draw_penalty(len(x), x)
                 with torch.no_grad():
                     z_pen = E(x_pen)
                 l_pen, _ = dxz(x_pen, z_pen)
-                loss_pen = weight * _bce(l_pen, 0.0)
+                loss_pen = weight * bce(l_pen, 0.0)
                 logs["penalty"] = loss_pen.detach()
                 loss_xz = loss_xz + loss_pen
             real_xx, _ = dxx(x, x)
             fake_xx, _ = dxx(x, x_rec)
-            loss_xx = _bce(real_xx, 1.0) + _bce(fake_xx, 0.0)
+            loss_xx = bce(real_xx, 1.0) + bce(fake_xx, 0.0)
             logs["xx"] = loss_xx.detach()
             return loss_xz + loss_xx, logs
 
@@ -260,16 +256,16 @@ class RCGAN(ALAD):
             l_enc, _ = dxz(x, z_enc)
             l_gen, _ = dxz(x_gen, z)
             # non-saturating form of min_{E,G} V_ano: flip the labels D_xz is trained with
-            adv = _bce(l_gen, 1.0) + _bce(l_enc, 0.0)
+            adv = bce(l_gen, 1.0) + bce(l_enc, 0.0)
             logs = {"adv": adv.detach()}
             if use_penalty and in_encoder:
                 x_pen = draw_penalty(len(x), x)
                 l_pen, _ = dxz(x_pen, E(x_pen))
-                adv_pen = weight * _bce(l_pen, 1.0)
+                adv_pen = weight * bce(l_pen, 1.0)
                 logs["adv_penalty"] = adv_pen.detach()
                 adv = adv + adv_pen
             fake_xx, _ = dxx(x, x_rec)  # V_cycle: (x, G(E(x))) should pass as the real pair (x, x)
-            cost_x = _bce(fake_xx, 1.0)
+            cost_x = bce(fake_xx, 1.0)
             logs["cycle_x"] = cost_x.detach()
             return adv + cost_x, logs
 

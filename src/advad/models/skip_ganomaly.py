@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from advad.base import number_in, positive_int
-from advad.engine import UpdateStep
+from advad.engine import UpdateStep, bce
 from advad.models._torch import TorchDetector
-from advad.models.ganomaly import GANomaly, bce, conv_widths, dcgan_discriminator, mlp_hidden
+from advad.models.ganomaly import GANomaly, conv_widths, dcgan_discriminator, mlp_hidden
 from advad.models.registry import register
 from advad.nets import FeatureDiscriminator, conv_plan, init_weights, mlp
 
