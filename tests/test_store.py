@@ -176,3 +176,51 @@ def test_sweep_killed_mid_fit_resumes_that_fit(tmp_path, monkeypatch):
     assert resumed == [True]
     assert [r["metrics"] for r in rerun["runs"]] == [r["metrics"] for r in reference["runs"]]
     assert not (killed / "checkpoints").exists()
+
+
+def _pool_workers(pid: int) -> set[int]:
+    """Live process-pool workers started by `pid` (Linux /proc)."""
+    found = set()
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            state, parent = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[:2]
+            command = open(f"/proc/{entry}/cmdline").read()
+        except (OSError, ValueError):
+            continue  # gone meanwhile
+        if int(parent) == pid and state != "Z" and "spawn_main" in command:
+            found.add(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_stop_when_the_sweep_is_killed():
+    """`advad bench --jobs 2` SIGKILLed mid-fit: its worker processes stop too, instead of fitting on as
+    orphans beside the rerun."""
+    sweep = _bench(["--models", "ae", "--datasets", "breast-cancer", "--seeds", "2", "--budget", "smoke",
+                    "--param", "epochs=1000000", "--jobs", "2", "--no-progress"])
+    workers: set[int] = set()
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and len(workers) < 2:
+            workers = _pool_workers(sweep.pid)
+            time.sleep(0.1)
+        assert len(workers) == 2
+        time.sleep(3)  # both inside their fits
+        sweep.send_signal(signal.SIGKILL)
+        sweep.wait()
+        deadline = time.time() + 20
+        while time.time() < deadline and any(map(_alive, workers)):
+            time.sleep(0.1)
+        assert not [pid for pid in workers if _alive(pid)]
+    finally:  # never leave a million-epoch fit running, whatever failed
+        for pid in [sweep.pid, *workers]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        sweep.wait()

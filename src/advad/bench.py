@@ -16,6 +16,8 @@ import os
 import platform
 import shutil
 import sys
+import threading
+import time
 import traceback
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -213,13 +215,22 @@ def host_description() -> dict:
 
 
 # ---------------------------------------------------------------------------------------- executors
-def _limit_threads(jobs: int) -> None:
-    """Worker start-up: share the cores between `jobs` processes instead of oversubscribing them."""
+def _start_worker(jobs: int, parent: int) -> None:
+    """Worker start-up: share the cores between `jobs` processes instead of oversubscribing them, and
+    stop when the sweep's process is gone (SIGTERM, SIGKILL): an orphan would go on fitting for minutes
+    beside the rerun that resumes its fit from the checkpoint."""
     threads = max(1, (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) // jobs)
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
 
     torch.set_num_threads(threads)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="advad-parent-watch").start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _execute_local(cells: list[Cell], jobs: int, checkpoints: tuple[str, float] | None = None) -> Iterator[dict]:
@@ -230,7 +241,7 @@ def _execute_local(cells: list[Cell], jobs: int, checkpoints: tuple[str, float] 
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")  # no forked torch / OpenMP state
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_limit_threads, initargs=(jobs,)) as pool:
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_start_worker, initargs=(jobs, os.getpid())) as pool:
         futures = [pool.submit(run_cell, cell, checkpoints) for cell in cells]
         for future in as_completed(futures):
             yield future.result()
