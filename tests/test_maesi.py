@@ -90,6 +90,8 @@ def test_bench_params_budgets():
             assert isinstance(MAESI.bench_params(ds, budget), dict)
     assert MAESI.bench_params(SimpleNamespace(name="thyroid", X=np.zeros((9, 6))), "paper") == {"architecture": "thyroid"}
     kdd = SimpleNamespace(name="kdd99", X=np.zeros((9, 121)))
-    for budget in ("quick", "paper"):  # KDD99: min-max, not z-scores (training rows are attacks only)
+    for budget in ("quick", "paper"):  # KDD99: min-max, not z-scores (training rows are attacks only); SN critic
         assert MAESI.bench_params(kdd, budget)["preprocessing"] == "minmax"
+        assert MAESI.bench_params(kdd, budget)["lipschitz"] == "sn"
+        assert "lipschitz" not in AMA.bench_params(kdd, budget)
         assert "preprocessing" not in AMA.bench_params(kdd, budget)  # AMA collapses with min-max
