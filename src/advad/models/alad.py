@@ -45,7 +45,6 @@ KDD_QUICK: dict[str, Any] = {"epochs": 15, "max_train_samples": 200_000, "learni
                              "preprocessing": "minmax", "selection": "fm"}
 
 
-
 @register("alad")
 class ALAD(TorchDetector):
     """Adversarially Learned Anomaly Detection.

@@ -56,7 +56,6 @@ def frozen(*modules: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
-
 @register("anogan")
 class AnoGAN(TorchDetector):
     """AnoGAN: a GAN plus a per-sample latent search at scoring.

@@ -35,7 +35,6 @@ DISTANCES = ("l1", "mse")
 BIG_ROWS = 40_000  # tabular sets at least this large (KDD99) train on a subsample in the `quick` budget
 
 
-
 def conv_widths(shape: list[int]) -> tuple[int, ...]:
     """DCGAN channel widths: 64-128-256 for 32×32 images (the papers' ngf = ndf = 64); half of that
     for 28×28 (a quarter of the compute, as ALAD's 28×28 networks)."""

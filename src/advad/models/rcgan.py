@@ -59,7 +59,6 @@ def sample_penalty(penalty: str | PenaltyFn, n: int, shape: tuple, generator: to
                      f"or None; got {penalty!r}")
 
 
-
 @register("rcgan")
 class RCGAN(ALAD):
     """Regularized Cycle Consistent GAN.
