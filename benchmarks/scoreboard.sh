@@ -9,6 +9,7 @@
 # in a store.
 set -x
 R=benchmarks/results
+rm -rf docs/scoreboard/report_files  # plots of runs since relabelled or left out would linger
 ${CLI:-.venv/bin/advad} report $(ls -d $R/*/results.sqlite | xargs -n1 dirname) \
   $R/maesi_topk_paper.json \
   $R/rcgan_topk_paper_musk.json $R/rcgan_topk_kdd99_quick.json $R/iforest_topk_paper-check.json \
