@@ -279,6 +279,9 @@ def test_small_tabular(shared):
     assert bank.X.shape == (41188, 62) and bank.n_anomalies == 4640
     assert len(bank.categorical_groups) == 10 and len(bank.numeric_columns) == 9
     assert load_dataset("bank", drop_duration=False).X.shape == (41188, 63)
+    table_one = load_dataset("bank", categorical_only=True)  # ARN's Table I: 10 categorical attributes only
+    assert table_one.X.shape == (41188, 53) and table_one.numeric_columns == []
+    assert len(table_one.categorical_groups) == 10 and (table_one.X.sum(axis=1) == 10).all()
     cov = load_dataset("covertype")
     assert cov.X.shape == (286048, 10) and cov.n_anomalies == 2747
     nsl = load_dataset("nsl-kdd")

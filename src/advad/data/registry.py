@@ -219,10 +219,11 @@ _add(DatasetSpec(
              "sha256:e689f38cc6bd689f64f031e7a1fbe0849aabb7ad57544fc75068e30129bbd514",
              _gh("jamjewel/Customer-Subscription", "de9b5b6384b599c5b00de2116b08be2bc740188c", "bank-additional.zip"),
              446231, "UCI zip re-packed by its uploader (member CSVs are the 2014 originals)"),),
-    ("zip",), {"drop_duration": True, "scale": None}, (41188, 62), 4640, "y='yes' (4,640 = 11.3%)", None,
+    ("zip",), {"drop_duration": True, "categorical_only": False, "scale": None}, (41188, 62), 4640, "y='yes' (4,640 = 11.3%)", None,
     "UCI Bank Marketing (Moro et al. 2014)", "ARN (Bank row of Tables I-IV)",
     "9 numeric columns + 53 one-hot dummies of the 10 categorical columns = 62; 'duration' dropped by "
-    "default (it leaks y; drop_duration=False keeps it: 63). ARN used an all-categorical version."))
+    "default (it leaks y; drop_duration=False keeps it: 63). ARN's Table I version has the 10 categorical "
+    "attributes only: categorical_only=True (53 dummies)."))
 _add(DatasetSpec(
     "covertype", "Forest CoverType (ODDS/ADBench variant)", "tabular", P.parse_covertype,
     (RawFile("npz", "adbench/Classical/10_cover.npz",
