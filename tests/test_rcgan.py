@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -135,6 +137,13 @@ def test_protocol_defaults_and_bench_params():
     four = load_dataset("four-dot")
     for budget in ("smoke", "quick", "paper"):
         assert isinstance(RCGAN.bench_params(four, budget), dict)
+    # spectral norm: the KDD99 and Thyroid benchmarks only (it inverts Eq. 11 on Musk); never the class default
+    assert RCGAN().spectral_norm is False
+    for name, rows in (("kdd99", 50_000), ("thyroid", 3_772), ("arrhythmia", 452), ("musk", 3_062)):
+        like = SimpleNamespace(name=name, X=np.zeros((rows, 6)), y=np.zeros(rows))
+        for budget in ("quick", "paper"):
+            assert RCGAN.bench_params(like, budget).get("spectral_norm", False) is (name in ("kdd99", "thyroid"))
+        assert "spectral_norm" not in RCGAN.bench_params(like, "smoke")
 
 
 def test_four_dot_gaps_get_lower_normal_probability():
