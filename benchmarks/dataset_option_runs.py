@@ -33,8 +33,7 @@ def main() -> None:
     optioned = load_dataset(args.dataset, **options)
     bench.load_dataset = lambda name, **kw: optioned if name == args.dataset and not kw else load_dataset(name, **kw)
     runs = []
-    seeds = _seeds(args.seeds)
-    for seed in range(seeds) if isinstance(seeds, int) else seeds:
+    for seed in bench._seed_list(_seeds(args.seeds)):
         cell = bench.Cell(model=args.model, dataset=args.dataset, protocol=args.protocol, seed=seed,
                           budget=args.budget, params=params)
         run = bench.run_cell(cell)
