@@ -259,6 +259,28 @@ def test_cli_bench_seed_lists_and_ranges(capsys):
         assert "--seeds: expected a count" in capsys.readouterr().err
 
 
+def test_cli_bench_dataset_options_make_their_own_runs_and_rows(capsys, tmp_path):
+    from advad.store import ResultStore
+
+    base = ["bench", "--models", "iforest", "--datasets", "four-dot", "--seeds", "1", "--budget", "smoke",
+            "--json", "--no-progress", "--out", str(tmp_path)]
+    assert main(base) == 0
+    default = json.loads(capsys.readouterr().out)
+    assert main([*base, "--dataset-param", "n_anomalies=20"]) == 0
+    optioned = json.loads(capsys.readouterr().out)
+    run, other = default["runs"][0], optioned["runs"][0]
+    assert "dataset_options" not in run and other["dataset_options"] == {"n_anomalies": 20}
+    assert other["key"] != run["key"]  # resumable stores never mistake one for the other
+    assert other["conventions"]["anomaly_ratio"] < run["conventions"]["anomaly_ratio"]  # it reached the loader
+    assert len(ResultStore(tmp_path).runs()) == 2
+    assert {s.get("dataset_options") is None for s in default["summary"]} == {True}
+    assert {s["dataset_options"]["n_anomalies"] for s in optioned["summary"]} == {20}
+    assert "four-dot[n_anomalies=20]" in format_table({"runs": [run, other], "summary": summarize([run, other])})
+    assert main([*base, "--dataset-param", "n_outliers=20"]) == 1
+    err = capsys.readouterr().err
+    assert "unknown option(s) ['n_outliers']" in err and "n_anomalies=50" in err
+
+
 def test_cli_fit_score_round_trip(tmp_path, capsys):
     import pandas as pd
 

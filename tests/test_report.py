@@ -10,7 +10,7 @@ import pytest
 
 from advad.bench import run_bench
 from advad.cli import main
-from advad.report import load_runs, scoreboard
+from advad.report import _fmt, load_runs, scoreboard
 from advad.store import ResultStore
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -37,6 +37,19 @@ def test_scoreboard_puts_the_papers_value_beside_ours():
     assert sections["alad:table3"]["rows"] == [] and sections["alad:table3"]["coverage"]["measured"] == 0
     coverage = sections["rcgan:table1"]["coverage"]
     assert coverage["measured"] == 1 and coverage["missing"] + coverage["unavailable"] == coverage["cells"] - 1
+
+
+def test_runs_on_optioned_data_sets_measure_no_table_cell():
+    """Bank without its numeric columns is not the data set of the tables' bank rows: its runs get a row
+    of their own, labelled with the options, outside the tables."""
+    runs = [{"model": "iforest", "dataset": "kdd99", "protocol": "topk", "seed": s, "metrics": {"f1": f1},
+             **({"dataset_options": {"scale": "minmax"}} if s else {})} for s, f1 in enumerate([0.92, 0.50])]
+    sections = {section["title"]: section for section in scoreboard(runs)}
+    (row,) = sections["rcgan:table1"]["rows"]
+    assert row["n"] == 1 and row["mean"] == pytest.approx(0.92) and "dataset_options" not in row
+    (outside,) = sections["protocol topk (runs outside the papers' tables)"]["rows"]
+    assert outside["mean"] == pytest.approx(0.50) and outside["dataset_options"] == {"scale": "minmax"}
+    assert _fmt(outside)[0] == "kdd99[scale=minmax]"
 
 
 def test_scoreboard_tells_failed_cells_from_cells_not_run():

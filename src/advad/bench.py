@@ -10,6 +10,7 @@ already stored, so a killed sweep resumes where it stopped.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -53,6 +54,7 @@ class Cell:
     task: str | None = None                           # e.g. "normal_class=3" for per-class protocols
     variant: str = ""                                 # a paper's ablation, e.g. "spectral_norm=false"
     paper: str | None = None                          # preset name, e.g. "alad:table2"
+    dataset_options: dict = field(default_factory=dict)  # load options, e.g. {"categorical_only": True}
 
     @property
     def params_hash(self) -> str:
@@ -60,8 +62,11 @@ class Cell:
 
     @property
     def key(self) -> str:
-        return _hash([self.model, self.dataset, self.protocol, self.task, self.seed, self.budget,
-                      self.params, self.conventions])
+        parts = [self.model, self.dataset, self.protocol, self.task, self.seed, self.budget, self.params,
+                 self.conventions]
+        if self.dataset_options:  # runs on data sets loaded with their defaults keep their keys
+            parts.append({"dataset_options": self.dataset_options})
+        return _hash(parts)
 
 
 def _hash(value: Any) -> str:
@@ -70,8 +75,10 @@ def _hash(value: Any) -> str:
 
 # ---------------------------------------------------------------------------------------- planning
 def plan(models: list[str] | None, datasets: list[str] | None, protocol: str, seeds: int | list[int],
-         budget: str, params: dict | None = None, protocol_params: dict | None = None) -> list[Cell]:
-    """The cells of models × datasets × (classes, for per-class protocols) × seeds."""
+         budget: str, params: dict | None = None, protocol_params: dict | None = None,
+         dataset_options: dict | None = None) -> list[Cell]:
+    """The cells of models × datasets × (classes, for per-class protocols) × seeds; every data set
+    loaded with `dataset_options` (`load_dataset(name, **dataset_options)`)."""
     models = list(models) if models else list_models()
     datasets = list(datasets) if datasets else list_datasets(embedded=True)  # ship with advad
     get_protocol(protocol)
@@ -84,13 +91,17 @@ def plan(models: list[str] | None, datasets: list[str] | None, protocol: str, se
             tasks: list[Any] = [None]
             if protocol in PER_CLASS:
                 key = PER_CLASS[protocol]
-                tasks = [conventions.pop(key)] if key in conventions else [
-                    c.item() if isinstance(c, np.generic) else c for c in np.unique(load_dataset(name).classes)]
+                if key in conventions:
+                    tasks = [conventions.pop(key)]
+                else:
+                    classes = np.unique(load_dataset(name, **(dataset_options or {})).classes)
+                    tasks = [c.item() if isinstance(c, np.generic) else c for c in classes]
             for task in tasks:
                 task_conventions = conventions if task is None else {**conventions, PER_CLASS[protocol]: task}
                 for seed in _seed_list(seeds):
                     cells.append(Cell(model, name, protocol, seed, budget, dict(params or {}), task_conventions,
-                                      task=None if task is None else f"{PER_CLASS[protocol]}={task}"))
+                                      task=None if task is None else f"{PER_CLASS[protocol]}={task}",
+                                      dataset_options=dict(dataset_options or {})))
     return cells
 
 
@@ -139,6 +150,11 @@ def _label(settings: dict) -> str:
     return ";".join(f"{k}={v if isinstance(v, str) else json.dumps(v)}" for k, v in sorted(settings.items()))
 
 
+def dataset_label(name: str, options: dict | None = None) -> str:
+    """``"bank"``, or ``"bank[categorical_only=true]"`` for a data set loaded with options."""
+    return f"{name}[{_label(options)}]" if options else name
+
+
 def setting_labels(cell: Cell) -> tuple[str, str | None]:
     """(variant, task) of a run as summaries and the scoreboard group it. A preset's cells carry their
     own (unless the preset or the user sets parameters beyond the cell's variant: then all of them);
@@ -173,8 +189,10 @@ def run_cell(cell: Cell, checkpoints: tuple[str, float] | None = None) -> dict:
         run["variant"] = variant
     if cell.paper:
         run["paper"] = cell.paper
+    if cell.dataset_options:
+        run["dataset_options"] = dict(cell.dataset_options)
     try:
-        dataset = load_dataset(cell.dataset)
+        dataset = load_dataset(cell.dataset, **cell.dataset_options)
         params = {**cls.bench_params(dataset, cell.budget), **cell.params}
         if "random_state" in cls().get_params(deep=False):
             params["random_state"] = cell.seed
@@ -278,11 +296,13 @@ def run_bench(models: list[str] | None = None, datasets: list[str] | None = None
               protocol_params: dict[str, Any] | None = None, out: str | Path | None = None,
               progress: bool = True, log: Callable[[str], None] | None = None, paper: str | None = None,
               executor: str = "local", jobs: int = 1, ray_address: str | None = None, ray_gpus: float = 0.0,
-              checkpoint_interval: float = 60.0) -> dict:
+              checkpoint_interval: float = 60.0, dataset_options: dict[str, Any] | None = None) -> dict:
     """Run a sweep and return {"runs": [...], "summary": [...]}.
 
     `params` override model parameters in every run (after the model's budget defaults);
-    `protocol_params` override protocol conventions; `paper` runs paper tables' presets instead
+    `protocol_params` override protocol conventions; `dataset_options` are load options of every data set
+    (``{"categorical_only": True}``: `load_dataset(name, **dataset_options)`; recorded in each run, part
+    of its key, shown beside the data set's name); `paper` runs paper tables' presets instead
     (``"alad:table2"``, several comma-separated, or ``"all"``; restricted to `models` / `datasets` when
     they are given). A failing run is recorded with its error and the sweep goes on; `summary`
     covers the successful runs. With `out`, the runs already stored there are not run again, and (local
@@ -297,13 +317,15 @@ def run_bench(models: list[str] | None = None, datasets: list[str] | None = None
         from advad.references import list_presets
 
         presets = list_presets() if paper == "all" else [p.strip() for p in paper.split(",") if p.strip()]
-        planned = [cell for preset in presets for cell in plan_paper(preset, seeds, budget, params, log, models, datasets)]
+        planned = [dataclasses.replace(cell, dataset_options=dict(dataset_options or {}))
+                   for preset in presets for cell in plan_paper(preset, seeds, budget, params, log, models, datasets)]
         unique: dict[str, Cell] = {}
         for cell in planned:  # a run that two tables share runs once (filed under the first table)
             unique.setdefault(cell.key, cell)
         cells = list(unique.values())
     else:
-        cells = plan(models, datasets, protocol, 5 if seeds is None else seeds, budget, params, protocol_params)
+        cells = plan(models, datasets, protocol, 5 if seeds is None else seeds, budget, params, protocol_params,
+                     dataset_options)
     for model, names in sorted({(cell.model, tuple(sorted(cell.params))) for cell in cells}):
         try:  # fail fast on a misspelt --param, before any training
             check_param_names(model, names)
@@ -311,7 +333,11 @@ def run_bench(models: list[str] | None = None, datasets: list[str] | None = None
             raise ValueError(f"{err}. Model parameters apply to every model of the sweep: run the models "
                              "that lack one in a sweep of their own") from None
     for name in sorted({cell.dataset for cell in cells}):
-        load_dataset(name)  # fail fast, with the missing-file message, before any training
+        try:  # fail fast, with the missing-file message, before any training
+            load_dataset(name, **(dataset_options or {}))
+        except TypeError as err:  # an option this data set does not have
+            raise ValueError(f"{err}. Data set options apply to every data set of the sweep: run the data sets "
+                             "that lack one in a sweep of their own") from None
     store = ResultStore(out) if out else None
     done = store.done_keys() if store else set()
     todo = [cell for cell in cells if cell.key not in done]
@@ -346,12 +372,13 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
 
 
 def _group(run: dict) -> tuple:
-    return run["model"], run.get("variant", ""), run["dataset"], run["protocol"], run.get("budget")
+    options = json.dumps(run.get("dataset_options") or {}, sort_keys=True)
+    return run["model"], run.get("variant", ""), run["dataset"], run["protocol"], run.get("budget"), options
 
 
 def summarize(runs: list[dict]) -> list[dict]:
-    """Mean ± sample standard deviation over seeds, per (model, variant, dataset, protocol, budget, task,
-    metric): runs of different budgets are never averaged together.
+    """Mean ± sample standard deviation over seeds, per (model, variant, dataset, protocol, budget, data set
+    options, task, metric): runs of different budgets are never averaged together.
 
     Per-class protocols also get a task "mean": each seed's mean over classes, then mean ± std over seeds.
     """
@@ -375,11 +402,13 @@ def summarize(runs: list[dict]) -> list[dict]:
     return summary
 
 
-def _row(model, variant, dataset, protocol, budget, task, metric, mean, std, n) -> dict:
+def _row(model, variant, dataset, protocol, budget, options, task, metric, mean, std, n) -> dict:
     row = {"model": model, "dataset": dataset, "protocol": protocol, "budget": budget, "metric": metric, "mean": mean,
            "std": std, "n": n}
     if variant:
         row["variant"] = variant
+    if json.loads(options):
+        row["dataset_options"] = json.loads(options)
     if task is not None:
         row["task"] = task
     return row
@@ -391,7 +420,7 @@ def format_table(result: dict, metrics: list[str] | None = None) -> str:
     seen_metrics: list[str] = []
     for entry in result["summary"]:
         model = entry["model"] + (f" [{entry['variant']}]" if entry.get("variant") else "")
-        key = (model, entry["dataset"], entry.get("task") or "")
+        key = (model, dataset_label(entry["dataset"], entry.get("dataset_options")), entry.get("task") or "")
         rows[key][entry["metric"]] = f"{entry['mean']:.3f} ± {entry['std']:.3f}"
         rows[key]["n"] = str(entry["n"])
         if entry["metric"] not in seen_metrics:
@@ -400,7 +429,8 @@ def format_table(result: dict, metrics: list[str] | None = None) -> str:
     for run in result["runs"]:
         if "error" not in run:
             model = run["model"] + (f" [{run['variant']}]" if run.get("variant") else "")
-            fit_times[(model, run["dataset"], run.get("task") or "")].append(run["fit_seconds"])
+            fit_times[(model, dataset_label(run["dataset"], run.get("dataset_options")), run.get("task") or "")].append(
+                run["fit_seconds"])
     metrics = metrics or seen_metrics
     header = ["model", "dataset", "task", *metrics, "n", "fit s"]
     body = [[*key, *(values.get(m, "-") for m in metrics), values.get("n", "-"),
@@ -419,5 +449,5 @@ def format_table(result: dict, metrics: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BUDGETS", "Cell", "EXECUTORS", "execute", "format_table", "plan", "plan_paper", "run_bench",
+__all__ = ["BUDGETS", "Cell", "EXECUTORS", "dataset_label", "execute", "format_table", "plan", "plan_paper", "run_bench",
            "run_cell", "summarize"]

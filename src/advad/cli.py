@@ -179,6 +179,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     result = run_bench(models=_csv_list(args.models), datasets=_csv_list(args.datasets), protocol=args.protocol,
                        seeds=seeds, budget=args.budget, params=_parse_params(args.param),
                        protocol_params=_parse_params(args.protocol_param, "--protocol-param"),
+                       dataset_options=_parse_params(args.dataset_param, "--dataset-param"),
                        out=args.out, progress=not args.no_progress, paper=args.paper,
                        executor=args.executor, jobs=args.jobs, ray_address=args.ray_address, ray_gpus=args.ray_gpus)
     if args.json:  # the report's curves and histograms stay in the store (--out), not on stdout
@@ -280,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--param", action="append", metavar="KEY=VALUE", help="model parameter for every run")
     bench.add_argument("--protocol-param", action="append", metavar="KEY=VALUE",
                        help="protocol convention, e.g. train_ratio=0.8, threshold_source=train, normal_class=3")
+    bench.add_argument("--dataset-param", action="append", metavar="KEY=VALUE",
+                       help="load option of every data set, e.g. categorical_only=true (`advad data info NAME` lists them)")
     bench.add_argument("--out", help="folder of the results store results.sqlite (re-running skips stored runs)")
     bench.add_argument("--executor", default="local", choices=["local", "ray"], help="where runs execute")
     bench.add_argument("--jobs", type=int, default=1, help="local worker processes (default 1: this process)")

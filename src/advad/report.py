@@ -21,7 +21,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from advad import __version__
-from advad.bench import summarize
+from advad.bench import dataset_label, summarize
 from advad.serialization import atomic_write_bytes
 from advad.store import ResultStore
 
@@ -61,7 +61,10 @@ def _cell_of(run: dict, params: dict, cells: list[dict]) -> dict | None:
     """The table cell a run measures: same model, data set, protocol, task and protocol settings, and the
     cell's model parameters (the preset's and its variant's) among the run's effective `params`. A run
     with extra settings, e.g. a shorter budget, still measures the cell and keeps its own label; the
-    most specific cell (most parameters away from the model's defaults) wins (``penalty=null`` over ``""``)."""
+    most specific cell (most parameters away from the model's defaults) wins (``penalty=null`` over ``""``).
+    A run on a data set loaded with other options than the defaults measures no cell."""
+    if run.get("dataset_options"):
+        return None
     conventions = run.get("conventions")  # none in a failed run's record: its task decides
     best = None
     for cell in cells:
@@ -339,8 +342,8 @@ def _fmt(entry: dict) -> list[str]:
     papers = "; ".join(f"{value:.3f} ({where})" for where, value in entry["papers"]) or "–"
     diff = f"{entry['diff']:+.3f}" if entry["diff"] is not None else "–"
     model = entry["model"] + (f" [{entry['variant']}]" if entry.get("variant") else "")
-    return [entry["dataset"], entry.get("task") or "", model, entry.get("budget") or "", entry["metric"], ours,
-            papers, diff]
+    dataset = dataset_label(entry["dataset"], entry.get("dataset_options"))
+    return [dataset, entry.get("task") or "", model, entry.get("budget") or "", entry["metric"], ours, papers, diff]
 
 
 HEADER = ["dataset", "task", "model", "budget", "metric", "ours: mean ± std (n)", "paper", "ours − paper"]
@@ -349,7 +352,8 @@ HEADER = ["dataset", "task", "model", "budget", "metric", "ours: mean ± std (n)
 def _run_identity(run: dict) -> str:
     """What makes two records the same run, whichever file they come from: the settings as applied (older
     `--json` files also hold the conventions as requested, which a store's copy of the run does not)."""
-    fields = [run.get(k) for k in ("model", "dataset", "protocol", "seed", "budget", "params", "conventions")]
+    fields = [run.get(k) for k in ("model", "dataset", "protocol", "seed", "budget", "params", "conventions",
+                                   "dataset_options")]
     return json.dumps([*fields, run.get("variant") or "", run.get("task") or ""], sort_keys=True, default=str)
 
 
@@ -394,7 +398,8 @@ def write_report(folders: str | Path | Sequence[str | Path], out: str | Path | N
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for run in runs:
         if "error" not in run:
-            groups[(run["model"], run.get("variant", ""), run["dataset"], run["protocol"])].append(run)
+            dataset = dataset_label(run["dataset"], run.get("dataset_options"))
+            groups[(run["model"], run.get("variant", ""), dataset, run["protocol"])].append(run)
     figures = []
     for (model, variant, dataset, protocol), members in sorted(groups.items()):
         png = _figure_png(members)
