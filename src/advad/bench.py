@@ -407,7 +407,7 @@ def _row(model, variant, dataset, protocol, budget, options, task, metric, mean,
            "std": std, "n": n}
     if variant:
         row["variant"] = variant
-    if json.loads(options):
+    if options != "{}":
         row["dataset_options"] = json.loads(options)
     if task is not None:
         row["task"] = task
@@ -449,5 +449,5 @@ def format_table(result: dict, metrics: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BUDGETS", "Cell", "EXECUTORS", "dataset_label", "execute", "format_table", "plan", "plan_paper", "run_bench",
-           "run_cell", "summarize"]
+__all__ = ["BUDGETS", "Cell", "EXECUTORS", "dataset_label", "execute", "format_table", "plan", "plan_paper",
+           "run_bench", "run_cell", "summarize"]
