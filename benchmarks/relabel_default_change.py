@@ -32,13 +32,14 @@ def relabel(folder: str, model: str, datasets: set[str], budgets: set[str], adde
             continue
         task = run.get("task")
         old = Cell(model, run["dataset"], run["protocol"], run["seed"], run["budget"], user,
-                   parse_variant(task), task=task,
-                   variant=run.get("variant", ""), paper=run.get("paper"))
+                   parse_variant(task), task=task, variant=run.get("variant", ""), paper=run.get("paper"),
+                   dataset_options=run.get("dataset_options") or {})
         if old.key != key:
             unmatched += 1
             continue
         new_cell = Cell(old.model, old.dataset, old.protocol, old.seed, old.budget, {**user, **added},
-                        old.conventions, task=old.task, variant=old.variant, paper=old.paper)
+                        old.conventions, task=old.task, variant=old.variant, paper=old.paper,
+                        dataset_options=old.dataset_options)
         variant, _ = setting_labels(new_cell)
         run.update(key=new_cell.key, params_hash=new_cell.params_hash, variant=variant,
                    params={**run.get("params", {}), **added})

@@ -144,6 +144,11 @@ def test_protocol_defaults_and_bench_params():
         for budget in ("quick", "paper"):
             assert RCGAN.bench_params(like, budget).get("spectral_norm", False) is (name in ("kdd99", "thyroid"))
         assert "spectral_norm" not in RCGAN.bench_params(like, "smoke")
+        # epoch selection by D_xx: the KDD99 benchmark only (it inverts Thyroid); the class keeps the last epoch
+        for budget in ("quick", "paper"):
+            assert RCGAN.bench_params(like, budget).get("selection", "last") == ("dxx" if name == "kdd99" else "last")
+        assert "selection" not in RCGAN.bench_params(like, "smoke")
+    assert RCGAN().selection == "last"
 
 
 def test_four_dot_gaps_get_lower_normal_probability():
