@@ -40,8 +40,8 @@ def test_scoreboard_puts_the_papers_value_beside_ours():
 
 
 def test_runs_on_optioned_data_sets_measure_no_table_cell():
-    """Bank without its numeric columns is not the data set of the tables' bank rows: its runs get a row
-    of their own, labelled with the options, outside the tables."""
+    """KDD99 loaded with other options than the tables' is not the tables' data set: its runs get a row of
+    their own, labelled with the options, outside the tables."""
     runs = [{"model": "iforest", "dataset": "kdd99", "protocol": "topk", "seed": s, "metrics": {"f1": f1},
              **({"dataset_options": {"scale": "minmax"}} if s else {})} for s, f1 in enumerate([0.92, 0.50])]
     sections = {section["title"]: section for section in scoreboard(runs)}
