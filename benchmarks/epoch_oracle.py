@@ -1,11 +1,13 @@
-"""ARN on the `auc` protocol with the test AUROC of every epoch: how far the validation-BCE epoch (the
-authors' rule, advad's default in the ARN protocols) is from the best epoch *on the test labels* — an
-upper bound for any epoch-selection rule with rows scored one by one.
+"""ARN (`auc` protocol, AUROC) or RCGAN (`topk` protocol, F1) with the test metric of every epoch: how
+far the epoch the detector keeps (ARN: lowest labelled validation BCE, the authors' rule; RCGAN on
+KDD99: its `selection` criterion; otherwise the last epoch) is from the best epoch *on the test labels*
+— an upper bound for any epoch-selection rule with rows scored one by one.
 
-Same split, conventions, parameters and seeds as `advad bench --models arn --protocol auc` (seed s =
-`--seeds s+1`'s last run), so the AUROC at the validation-selected epoch must equal the benchmark's.
+Same split, conventions, parameters and seeds as `advad bench --models MODEL --protocol auc|topk`
+(seed s = the run of seed s), so the metric at the kept epoch must equal the benchmark's.
 
-    python benchmarks/arn_epoch_oracle.py kdd99-rev --seed-list 0,1,2,3,4 > trace.json
+    python benchmarks/epoch_oracle.py arn kdd99-rev --seed-list 0,1,2,3,4 > trace.json
+    python benchmarks/epoch_oracle.py rcgan kdd99 --seed-list 5,6,7,8,9 --param learning_rate=3e-5 > trace.json
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -21,62 +24,95 @@ from sklearn.metrics import roc_auc_score
 from advad.data import load_dataset
 from advad.engine import Selector, eval_mode
 from advad.models import get_model_class
-from advad.protocols import arn_split, resolve_conventions
+from advad.protocols import arn_split, resolve_conventions, topk_metrics, topk_split
+
+PROTOCOL = {"arn": "auc", "rcgan": "topk"}
 
 
-def traced_arn(X_test: np.ndarray, y_test: np.ndarray, trace: list[dict]) -> type:
-    """ARN whose epoch-selection criterion also records the test AUROC of every epoch in `trace`."""
-    base = get_model_class("arn")
+def traced(model: type, X_test: np.ndarray, metric: Callable[[np.ndarray], float], trace: list[dict]) -> type:
+    """`model` whose epoch-selection criterion also records `metric` of the test scores after every
+    epoch in `trace` (without a criterion of its own: one that keeps the last epoch, as training does)."""
 
-    class TracedARN(base):
+    class Traced(model):
         def _selector(self, config, X):
             selector = super()._selector(config, X)
             X_t = torch.from_numpy(self._transform(X_test)).to(X.device)
 
             def criterion(trainer) -> float:
-                value = selector.criterion(trainer)
-                D = trainer.inference_network("D")
-                with eval_mode(D), torch.no_grad():
-                    logits = torch.cat([D(X_t[i:i + 4096]) for i in range(0, len(X_t), 4096)])
-                trace.append({"epoch": trainer.epoch, "validation_bce": value,
-                              "test_auroc": float(roc_auc_score(y_test, logits.double().cpu().numpy().ravel()))})
+                value = selector.criterion(trainer) if selector is not None else -float(trainer.epoch)
+                nets = {name: trainer.inference_network(name) for name in trainer.networks}
+                with eval_mode(*nets.values()), torch.no_grad():
+                    scores = torch.cat([self._test_scores(nets, X_t[i:i + 4096]) for i in range(0, len(X_t), 4096)])
+                trace.append({"epoch": trainer.epoch, "criterion": value,
+                              "test_metric": metric(scores.double().cpu().numpy().ravel())})
                 return value
 
-            return Selector(criterion, start_epoch=selector.start_epoch, mode=selector.mode)
+            return Selector(criterion, start_epoch=selector.start_epoch if selector else 1,
+                            mode=selector.mode if selector else "min")
 
-    return TracedARN
+        def _test_scores(self, nets, x):
+            if model.__name__ == "ARN":
+                return nets["D"](x)  # logits: the same ranking as p(1|x)
+            return self._scores_tensor(nets, x, (self._resolved_score(x.dim() > 2),))[0]
+
+    Traced.__name__ = model.__name__
+    return Traced
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("model", choices=sorted(PROTOCOL))
     ap.add_argument("dataset")
     ap.add_argument("--budget", default="quick")
     ap.add_argument("--seed-list", default="0,1,2,3,4")
+    ap.add_argument("--param", action="append", default=[], help="key=value on top of the benchmark's (JSON values)")
     args = ap.parse_args()
     ds = load_dataset(args.dataset)
-    model = get_model_class("arn")
+    model = get_model_class(args.model)
+    protocol = PROTOCOL[args.model]
     params = model.bench_params(ds, args.budget)
-    conventions = resolve_conventions("auc", args.dataset, model, {})
+    for item in args.param:
+        key, _, value = item.partition("=")
+        try:
+            params[key] = json.loads(value)
+        except ValueError:
+            params[key] = value
+    conventions = resolve_conventions(protocol, args.dataset, model, {})
+    name = "auroc" if protocol == "auc" else "f1"
     runs = []
     for seed in [int(s) for s in args.seed_list.split(",")]:
-        split, _ = arn_split(ds, seed, **{k: v for k, v in conventions.items() if k in ("validation", "invert_labels", "scaler")})
+        if protocol == "auc":
+            split, _ = arn_split(ds, seed, **conventions)
+
+            def metric(s, y=split.y_test):
+                return float(roc_auc_score(y, s))
+            fit_kwargs = {"validation_data": (split.X_val, split.y_val)}
+        else:
+            topk = dict(conventions)
+            ratio = topk.pop("anomaly_ratio", ds.anomaly_ratio)
+            topk.pop("threshold_source", None)
+            split, _ = topk_split(ds, seed, **topk)
+
+            def metric(s, y=split.y_test, ratio=ratio):
+                return topk_metrics(y, s, float(np.percentile(s, 100 * (1 - ratio))))["f1"]
+            fit_kwargs = {}
         trace: list[dict] = []
         t0 = time.time()
-        det = traced_arn(split.X_test, split.y_test, trace)(random_state=seed, **params)
-        det.fit(split.X_train, validation_data=(split.X_val, split.y_val))
-        benchmark_auroc = float(roc_auc_score(split.y_test, det.decision_function(split.X_test)))
-        chosen = min(trace, key=lambda r: r["validation_bce"])
-        best = max(trace, key=lambda r: r["test_auroc"])
-        run = {"dataset": args.dataset, "seed": seed, "budget": args.budget, "params": params,
-               "fit_seconds": time.time() - t0, "auroc_selected": benchmark_auroc, "epoch_selected": chosen["epoch"],
-               "auroc_oracle": best["test_auroc"], "epoch_oracle": best["epoch"], "auroc_last": trace[-1]["test_auroc"],
-               "trace": trace}
+        det = traced(model, split.X_test, metric, trace)(random_state=seed, **params)
+        det.fit(split.X_train, **fit_kwargs)
+        kept = metric(det.decision_function(split.X_test))
+        best = max(trace, key=lambda r: r["test_metric"])
+        run = {"model": args.model, "dataset": args.dataset, "seed": seed, "budget": args.budget, "metric": name,
+               "params": params, "fit_seconds": time.time() - t0, "kept": kept, "epoch_kept": det.best_epoch_,
+               "oracle": best["test_metric"], "epoch_oracle": best["epoch"],
+               "last": trace[-1]["test_metric"], "trace": trace}
         runs.append(run)
-        print(seed, {k: run[k] for k in ("auroc_selected", "epoch_selected", "auroc_oracle", "epoch_oracle", "auroc_last")},
-              f"{run['fit_seconds']:.0f}s", file=sys.stderr, flush=True)
-    summary = {key: {"mean": float(np.mean([r[key] for r in runs])), "std": float(np.std([r[key] for r in runs], ddof=1))
-                     if len(runs) > 1 else 0.0, "n": len(runs)} for key in ("auroc_selected", "auroc_oracle", "auroc_last")}
-    print(json.dumps(summary), file=sys.stderr)
+        print(seed, {k: run[k] for k in ("kept", "oracle", "epoch_oracle", "last")}, f"{run['fit_seconds']:.0f}s",
+              file=sys.stderr, flush=True)
+    summary = {key: {"mean": float(np.mean([r[key] for r in runs])), "n": len(runs),
+                     "std": float(np.std([r[key] for r in runs], ddof=1)) if len(runs) > 1 else 0.0}
+               for key in ("kept", "oracle", "last")}
+    print(json.dumps({"metric": name, **summary}), file=sys.stderr)
     json.dump({"runs": runs, "summary": summary}, sys.stdout, indent=1)
 
 
