@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from advad.cli import _parse_params
 from advad.data import load_dataset
 from advad.engine import Selector, eval_mode
 from advad.models import get_model_class
@@ -70,13 +71,7 @@ def main() -> None:
     ds = load_dataset(args.dataset)
     model = get_model_class(args.model)
     protocol = PROTOCOL[args.model]
-    params = model.bench_params(ds, args.budget)
-    for item in args.param:
-        key, _, value = item.partition("=")
-        try:
-            params[key] = json.loads(value)
-        except ValueError:
-            params[key] = value
+    params = {**model.bench_params(ds, args.budget), **_parse_params(args.param)}
     conventions = resolve_conventions(protocol, args.dataset, model, {})
     name = "auroc" if protocol == "auc" else "f1"
     runs = []
