@@ -28,9 +28,15 @@ from advad.models import get_model_class
 from advad.protocols import arn_split, resolve_conventions, topk_metrics, topk_split
 
 PROTOCOL = {"arn": "auc", "rcgan": "topk"}
+# the detector's test score from its inference networks, as `decision_function` ranks rows
+TEST_SCORES = {
+    "arn": lambda det, nets, x: nets["D"](x),  # logits: the same ranking as p(1|x)
+    "rcgan": lambda det, nets, x: det._scores_tensor(nets, x, (det._resolved_score(x.dim() > 2),))[0],
+}
 
 
-def traced(model: type, X_test: np.ndarray, metric: Callable[[np.ndarray], float], trace: list[dict]) -> type:
+def traced(model: type, test_scores: Callable, X_test: np.ndarray, metric: Callable[[np.ndarray], float],
+           trace: list[dict]) -> type:
     """`model` whose epoch-selection criterion also records `metric` of the test scores after every
     epoch in `trace` (without a criterion of its own: one that keeps the last epoch, as training does)."""
 
@@ -43,18 +49,13 @@ def traced(model: type, X_test: np.ndarray, metric: Callable[[np.ndarray], float
                 value = selector.criterion(trainer) if selector is not None else -float(trainer.epoch)
                 nets = {name: trainer.inference_network(name) for name in trainer.networks}
                 with eval_mode(*nets.values()), torch.no_grad():
-                    scores = torch.cat([self._test_scores(nets, X_t[i:i + 4096]) for i in range(0, len(X_t), 4096)])
+                    scores = torch.cat([test_scores(self, nets, X_t[i:i + 4096]) for i in range(0, len(X_t), 4096)])
                 trace.append({"epoch": trainer.epoch, "criterion": value,
                               "test_metric": metric(scores.double().cpu().numpy().ravel())})
                 return value
 
             return Selector(criterion, start_epoch=selector.start_epoch if selector else 1,
                             mode=selector.mode if selector else "min")
-
-        def _test_scores(self, nets, x):
-            if model.__name__ == "ARN":
-                return nets["D"](x)  # logits: the same ranking as p(1|x)
-            return self._scores_tensor(nets, x, (self._resolved_score(x.dim() > 2),))[0]
 
     Traced.__name__ = model.__name__
     return Traced
@@ -93,7 +94,7 @@ def main() -> None:
             fit_kwargs = {}
         trace: list[dict] = []
         t0 = time.time()
-        det = traced(model, split.X_test, metric, trace)(random_state=seed, **params)
+        det = traced(model, TEST_SCORES[args.model], split.X_test, metric, trace)(random_state=seed, **params)
         det.fit(split.X_train, **fit_kwargs)
         kept = metric(det.decision_function(split.X_test))
         best = max(trace, key=lambda r: r["test_metric"])
